@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * sifpack's entry point: wires the commands into commander and maps every
+ * error to an exit code in one place (0 ok, 1 failure, 2 usage or input).
+ */
+import { Command, CommanderError } from 'commander';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { CliContext } from './commands/context.js';
+import * as exportCommand from './commands/export.js';
+import { EXIT, SifpackError, formatError } from './errors.js';
+import { NodeProcessRunner } from './runtime/process.js';
+import { VERSION } from './util/package-root.js';
+
+const COMMANDS = [exportCommand];
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command('sifpack');
+  program
+    .description(
+      'Turn the conda environment you already have into an Apptainer image, and run\n' +
+        'your Python script on Slurm through `apptainer exec` instead of conda.\n\n' +
+        'Pipeline: export → def → build → sbatch → submit → status (or all at once: run).\n' +
+        'Settings: defaults < sifpack.yml (or --config) < its --profile < SIFPACK_* < flags.',
+    )
+    .version(VERSION, '-V, --version', 'print the sifpack version')
+    .option('--config <FILE>', 'settings file (default: ./sifpack.yml when present)')
+    .option('--profile <NAME>', 'named cluster profile from the settings file (or SIFPACK_PROFILE)')
+    .option('-q, --quiet', 'print only results and warnings')
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => void ctx.stdout.write(s),
+      writeErr: (s) => void ctx.stderr.write(s),
+    })
+    .exitOverride();
+  for (const c of COMMANDS) c.register(program, ctx);
+  // Subcommands inherit output and exit handling.
+  for (const sub of program.commands) {
+    sub.configureOutput({ writeOut: (s) => void ctx.stdout.write(s), writeErr: (s) => void ctx.stderr.write(s) }).exitOverride();
+  }
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  sifpack export -n analysis --from-history -o environment.yml --lock environment.lock
+  sifpack export --help
+
+Exit codes: 0 success, 1 failure, 2 usage or input error.`,
+  );
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[], ctx: CliContext): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version end with code 0; every parse error is a usage error.
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (err instanceof SifpackError) {
+      ctx.stderr.write(`${formatError(err)}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    ctx.stderr.write(`sifpack: internal error (please report it): ${e.stack ?? String(e)}\n`);
+    return EXIT.failure;
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const ctx: CliContext = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    runner: new NodeProcessRunner(),
+  };
+  main(process.argv.slice(2), ctx).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * What every command receives: where to print, the environment, the working
+ * directory and the process runner. Tests build one with recording doubles.
+ */
+import type { Command } from 'commander';
+import { type ResolvedSettings, loadConfig, resolveSettings } from '../config/load.js';
+import type { ProcessRunner } from '../runtime/process.js';
+
+export interface Output {
+  write(text: string): unknown;
+}
+
+export interface CliContext {
+  stdout: Output;
+  stderr: Output;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  runner: ProcessRunner;
+}
+
+/** Logs and warnings go to stderr, so stdout carries only the result. */
+export class Log {
+  constructor(private readonly out: Output, private readonly quiet = false) {}
+  info(msg: string): void {
+    if (!this.quiet) this.out.write(`sifpack: ${msg}\n`);
+  }
+  warn(msg: string): void {
+    this.out.write(`sifpack: warning: ${msg}\n`);
+  }
+}
+
+/** Global options live on the root program: --config, --profile, --quiet. */
+export function globalOptions(cmd: Command): { config?: string; profile?: string; quiet?: boolean } {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root.opts();
+}
+
+/** Resolves settings for a command from sifpack.yml, its profile, SIFPACK_* and the given flags. */
+export async function settingsFor(cmd: Command, ctx: CliContext, flags: Record<string, unknown>): Promise<ResolvedSettings> {
+  const g = globalOptions(cmd);
+  const config = await loadConfig(g.config, ctx.cwd);
+  return resolveSettings({
+    ...(config ? { config } : {}),
+    ...(g.profile !== undefined ? { profile: g.profile } : {}),
+    env: ctx.env,
+    flags,
+    cwd: ctx.cwd,
+  });
+}

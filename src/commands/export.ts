@@ -1,0 +1,124 @@
+/** `sifpack export`: a conda environment to a portable environment.yml (and an exact lock). */
+import { type Command, Option } from 'commander';
+import path from 'node:path';
+import { exportEnvironment } from '../env/export.js';
+import { pipLockPath } from '../env/normalize.js';
+import { InputError } from '../errors.js';
+import { refuseOverwrite, writeFilesAtomic } from '../util/atomic-write.js';
+import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+
+interface ExportFlags {
+  name?: string;
+  prefix?: string;
+  output?: string;
+  lock?: string;
+  fromHistory?: boolean;
+  builds?: boolean;
+  allowLocal?: boolean;
+  via?: string;
+  setName?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('export')
+    .summary('capture a conda environment as a portable environment.yml (+ exact lock)')
+    .description(
+      'Capture a conda environment as environment.yml, ready to build an image from.\n\n' +
+        'By default the prefix is read directly (conda-meta/ and site-packages), so no\n' +
+        'conda is needed; -n NAME is looked up where conda, mamba and micromamba keep\n' +
+        'environments. The output never holds a prefix: line or channel credentials,\n' +
+        'and pip-installed packages go into a nested pip: list.',
+    )
+    .option('-n, --name <NAME>', 'environment name (looked up in CONDA_ENVS_PATH, ~/.conda/environments.txt, ~/miniforge3/envs, ...)')
+    .option('-p, --prefix <PREFIX>', 'environment path (the directory holding conda-meta/)')
+    .option('-o, --output <FILE>', 'write environment.yml here instead of stdout')
+    .option('--from-history', 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster')
+    .option('--no-builds', 'leave build strings out (numpy=1.26.4 instead of numpy=1.26.4=py311h64a7726_0)')
+    .option('--lock <FILE>', 'also write an @EXPLICIT lock (exact URLs and md5s, no solver) and, with pip packages, FILE.pip.txt')
+    .option('--allow-local', 'leave out editable / local-path pip installs (listed in a comment) instead of failing')
+    .addOption(new Option('--via <HOW>', 'read the prefix directly, or ask a conda tool (default: prefix when readable)').choices(['auto', 'prefix', 'conda', 'mamba', 'micromamba']))
+    .option('--set-name <NAME>', 'the name: written into environment.yml (default: the environment\'s own)')
+    .option('-f, --force', 'overwrite existing output files')
+    .option('--json', 'print one JSON result on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  sifpack export -n analysis -o environment.yml
+  sifpack export -p ~/miniforge3/envs/analysis --from-history -o environment.yml
+  sifpack export -p ./env -o environment.yml --lock environment.lock
+  sifpack export -n analysis --via micromamba        # through micromamba, to stdout
+
+Exit codes: 0 ok, 1 a tool failed, 2 bad input (not a prefix, corrupt record,
+unknown env name, local pip installs without --allow-local).`,
+    )
+    .action(async (flags: ExportFlags, cmd: Command) => run(flags, cmd, ctx));
+}
+
+export async function run(flags: ExportFlags, cmd: Command, ctx: CliContext): Promise<void> {
+  const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
+  const { settings } = await settingsFor(cmd, ctx, {
+    via: flags.via,
+    fromHistory: flags.fromHistory,
+    noBuilds: flags.builds === false ? true : undefined,
+    allowLocal: flags.allowLocal,
+  });
+  const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
+  const lock = flags.lock ? path.resolve(ctx.cwd, flags.lock) : undefined;
+  if (output && lock && output === lock) throw new InputError('-o and --lock name the same file', { hint: 'give the lock its own name, e.g. environment.lock' });
+  // Refuse before any work, so a long export does not end in "exists".
+  for (const f of [output, lock, lock && pipLockPath(lock)]) if (f) await refuseOverwrite(f, { force: !!flags.force });
+
+  const result = await exportEnvironment(
+    {
+      ...(flags.prefix ? { prefix: flags.prefix } : {}),
+      ...(flags.name ? { name: flags.name } : {}),
+      via: settings.via,
+      options: {
+        ...(flags.setName ? { name: flags.setName } : {}),
+        fromHistory: settings.fromHistory,
+        noBuilds: settings.noBuilds,
+        allowLocal: settings.allowLocal,
+      },
+      lock: !!lock,
+      env: ctx.env,
+      cwd: ctx.cwd,
+    },
+    ctx.runner,
+  );
+  for (const w of result.warnings) log.warn(w);
+
+  const files: { path: string; data: string }[] = [];
+  if (output) files.push({ path: output, data: result.environmentYaml });
+  if (lock && result.explicitLock) files.push({ path: lock, data: result.explicitLock });
+  if (lock && result.pipLock) files.push({ path: pipLockPath(lock), data: result.pipLock });
+  await writeFilesAtomic(files, { force: !!flags.force });
+
+  const spec = result.outcome.spec;
+  if (flags.json) {
+    ctx.stdout.write(
+      `${JSON.stringify({
+        name: spec.name,
+        via: result.via,
+        prefix: result.prefix ?? null,
+        platform: result.platform ?? null,
+        output: output ?? null,
+        lock: lock ?? null,
+        pipLock: lock && result.pipLock ? pipLockPath(lock) : null,
+        channels: spec.channels,
+        dependencies: spec.dependencies.length,
+        pip: spec.pip.length,
+        skippedLocal: result.outcome.skippedLocal.map((p) => ({ name: p.name, source: p.source, location: p.location ?? null })),
+        warnings: result.warnings,
+        ...(output ? {} : { environmentYaml: result.environmentYaml }),
+      })}\n`,
+    );
+    return;
+  }
+  if (!output) ctx.stdout.write(result.environmentYaml);
+  else log.info(`wrote ${path.relative(ctx.cwd, output) || output} (${spec.dependencies.length} conda, ${spec.pip.length} pip) via ${result.via}`);
+  if (lock) log.info(`wrote ${path.relative(ctx.cwd, lock)}${result.pipLock ? ` and ${path.relative(ctx.cwd, pipLockPath(lock))}` : ''}`);
+}

@@ -1,0 +1,120 @@
+/**
+ * The environment spec: what environment.yml holds, as data. Parsing and
+ * rendering live here so `export` writes exactly what `def` reads back.
+ *
+ * Format:
+ *   name: analysis
+ *   channels:
+ *     - conda-forge
+ *   dependencies:
+ *     - numpy=1.26.4
+ *     - pip:
+ *         - requests==2.31.0
+ *   variables:
+ *     OMP_NUM_THREADS: "1"
+ */
+import YAML from 'yaml';
+import { InputError } from '../errors.js';
+import { closest } from '../util/suggest.js';
+
+export interface EnvironmentSpec {
+  name?: string;
+  /** In priority order, `nodefaults` included when present. */
+  channels: string[];
+  /** Conda match specs as text, e.g. `numpy=1.26.4=py311h64a7726_0`. */
+  dependencies: string[];
+  /** pip requirement lines, e.g. `requests==2.31.0`. */
+  pip: string[];
+  /** Environment variables conda sets on activation. */
+  variables: Record<string, string>;
+}
+
+/** Keys conda's environment.yml accepts (conda/env/env.py VALID_KEYS). */
+export const ENV_FILE_KEYS = ['name', 'channels', 'dependencies', 'prefix', 'variables'] as const;
+
+function asStringList(value: unknown, where: string): string[] {
+  if (value === null || value === undefined) return [];
+  if (!Array.isArray(value)) throw new InputError(`${where}: expected a list`);
+  return value.map((v, i) => {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number') return String(v);
+    throw new InputError(`${where}[${i}]: expected a string, got ${JSON.stringify(v)}`);
+  });
+}
+
+/**
+ * Parses environment.yml text. `file` names the file in errors. A `prefix:`
+ * line is accepted and dropped: it is a path on somebody else's machine.
+ */
+export function parseEnvironmentYaml(text: string, file: string): EnvironmentSpec {
+  const doc = YAML.parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new InputError(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
+    throw new InputError(`${file}: expected a mapping with name, channels, dependencies`);
+  }
+  for (const key of Object.keys(raw)) {
+    if (!(ENV_FILE_KEYS as readonly string[]).includes(key)) {
+      const guess = closest(key, ENV_FILE_KEYS);
+      throw new InputError(`${file}: unknown key '${key}'${guess ? `; did you mean '${guess}'?` : ''}`, {
+        hint: `environment.yml keys: ${ENV_FILE_KEYS.join(', ')}`,
+      });
+    }
+  }
+  const r = raw as Record<string, unknown>;
+  const spec: EnvironmentSpec = { channels: asStringList(r.channels, `${file}: channels`), dependencies: [], pip: [], variables: {} };
+  if (r.name !== undefined && r.name !== null) {
+    if (typeof r.name !== 'string' || r.name === '') throw new InputError(`${file}: name: expected a non-empty string`);
+    spec.name = r.name;
+  }
+  const deps = r.dependencies ?? [];
+  if (!Array.isArray(deps)) throw new InputError(`${file}: dependencies: expected a list`);
+  deps.forEach((d: unknown, i: number) => {
+    if (typeof d === 'string') spec.dependencies.push(d);
+    else if (typeof d === 'number') spec.dependencies.push(String(d));
+    else if (d && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 1 && 'pip' in d) {
+      spec.pip.push(...asStringList((d as { pip: unknown }).pip, `${file}: dependencies[${i}].pip`));
+    } else {
+      throw new InputError(`${file}: dependencies[${i}]: expected a package spec or a 'pip:' list, got ${JSON.stringify(d)}`);
+    }
+  });
+  const vars = r.variables ?? {};
+  if (typeof vars !== 'object' || Array.isArray(vars) || vars === null) throw new InputError(`${file}: variables: expected a mapping`);
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === null || typeof v === 'object') throw new InputError(`${file}: variables.${k}: expected a string`);
+    spec.variables[k] = String(v);
+  }
+  return spec;
+}
+
+/** A YAML scalar, quoted only when YAML needs it. */
+function scalar(s: string): string {
+  return YAML.stringify(s, { lineWidth: 0 }).trimEnd();
+}
+
+/**
+ * Renders the spec as environment.yml. `header` lines become `#` comments at
+ * the top (provenance, skipped local installs); they are not part of the model.
+ */
+export function renderEnvironmentYaml(spec: EnvironmentSpec, header: readonly string[] = []): string {
+  const out: string[] = header.map((h) => (h ? `# ${h}` : '#'));
+  if (spec.name !== undefined) out.push(`name: ${scalar(spec.name)}`);
+  if (spec.channels.length > 0) {
+    out.push('channels:');
+    for (const c of spec.channels) out.push(`  - ${scalar(c)}`);
+  }
+  out.push(spec.dependencies.length + spec.pip.length > 0 ? 'dependencies:' : 'dependencies: []');
+  for (const d of spec.dependencies) out.push(`  - ${scalar(d)}`);
+  if (spec.pip.length > 0) {
+    out.push('  - pip:');
+    for (const p of spec.pip) out.push(`      - ${scalar(p)}`);
+  }
+  const vars = Object.entries(spec.variables);
+  if (vars.length > 0) {
+    out.push('variables:');
+    for (const [k, v] of vars) out.push(`  ${scalar(k)}: ${scalar(v)}`);
+  }
+  return `${out.join('\n')}\n`;
+}

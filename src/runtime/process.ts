@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RuntimeFailure, ToolNotFoundError } from '../errors.js';
+
+/** What a finished process gave back. */
+export interface ProcessResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the child's stdin, which is then closed. */
+  input?: string;
+  /** Shown when the program is not on PATH (e.g. "module load conda"). */
+  notFoundHint?: string;
+}
+
+/**
+ * The one way sifpack starts programs: an argument array, never a shell
+ * string, so no value is ever re-parsed by a shell. Tests pass a recording
+ * double with the same interface.
+ */
+export interface ProcessRunner {
+  run(command: string, args: readonly string[], options?: RunOptions): Promise<ProcessResult>;
+  /** Absolute path of `command` on PATH, or undefined. */
+  which(command: string, env?: NodeJS.ProcessEnv): Promise<string | undefined>;
+}
+
+/** Looks `command` up on PATH the way execvp does: first executable match wins. */
+export async function findOnPath(command: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (command.includes('/')) return (await isExecutable(command)) ? command : undefined;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) return false;
+    await fs.access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs real programs with child_process.spawn. */
+export class NodeProcessRunner implements ProcessRunner {
+  which(command: string, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
+    return findOnPath(command, env);
+  }
+
+  run(command: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, [...args], {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') {
+          reject(new ToolNotFoundError(command, options.notFoundHint ?? `install ${command} or put it on PATH`));
+        } else {
+          reject(new RuntimeFailure(`cannot run ${command}: ${e.message}`, { cause: e }));
+        }
+      });
+      child.on('close', (code, signal) => {
+        resolve({
+          code: code ?? 128,
+          signal,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+        });
+      });
+      // A child that exits without reading stdin must not crash us with EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input ?? '');
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = path.resolve(ROOT, '..', 'shared', 'testdata');
+export const CONDA_TESTDATA = path.join(SHARED, 'conda');
+
+/** A fresh temp directory, removed by the caller's afterEach/afterAll if they like. */
+export async function tempDir(prefix = 'sifpack-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Compares `actual` with test/golden/<name> byte for byte. UPDATE_GOLDEN=1
+ * rewrites the file instead (then review the diff before committing).
+ */
+export async function expectGolden(name: string, actual: string): Promise<void> {
+  const file = path.join(ROOT, 'test', 'golden', name);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, actual);
+    return;
+  }
+  const expected = await fs.readFile(file, 'utf8').catch(() => {
+    throw new Error(`golden file ${file} is missing: run with UPDATE_GOLDEN=1 and review it`);
+  });
+  expect(actual).toBe(expected);
+}
