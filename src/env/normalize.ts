@@ -89,6 +89,11 @@ export function pipSection(pip: readonly PipPackage[], allowLocal: boolean): { l
   return { lines, local };
 }
 
+/** conda's marker for a package installed from a file, or a file:// channel. */
+function isLocalChannel(channel: string): boolean {
+  return channel === '<unknown>' || channel.startsWith('file:');
+}
+
 /** Channels in priority order: the prefix's .condarc, then -c flags from the history, then the records' own. */
 function orderChannels(data: PrefixData, scrub: CredentialScrubber): string[] {
   const out: string[] = [];
@@ -101,7 +106,7 @@ function orderChannels(data: PrefixData, scrub: CredentialScrubber): string[] {
   const counts = new Map<string, number>();
   for (const r of data.records) {
     if (r.url) scrub.clean(r.url);
-    if (!r.channel) continue;
+    if (!r.channel || isLocalChannel(r.channel)) continue;
     const name = channelName(scrub.clean(r.channel));
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
@@ -218,7 +223,8 @@ export function topologicalRecords(records: readonly CondaRecord[]): CondaRecord
 
 /** The URL a record was downloaded from, rebuilt from channel/subdir/fn for records that lack `url`. */
 function recordUrl(r: CondaRecord): string | undefined {
-  if (r.url) return r.url;
+  // A file:// URL is a tarball on the user's disk: no other machine has it.
+  if (r.url) return r.url.startsWith('file:') ? undefined : r.url;
   if (r.channel && /^[a-z]+:\/\//.test(r.channel) && r.fn) {
     const base = r.channel.replace(/\/+$/, '');
     return base.endsWith(`/${r.subdir}`) ? `${base}/${r.fn}` : `${base}/${r.subdir ?? 'noarch'}/${r.fn}`;

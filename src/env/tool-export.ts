@@ -80,9 +80,11 @@ export async function exportViaTool(runner: ProcessRunner, tool: CondaTool, targ
     if (!channels.includes(name)) channels.push(name);
   }
   const installed = new Map(full.dependencies.map((d) => [readDependency(d).name, readDependency(d)]));
-  const form = (d: { channel?: string; name: string; version?: string; build?: string }, build: string | undefined): string => {
+  // A channel the user typed (`labtools::labtools`) stays; one the tool adds
+  // to every entry (micromamba 2) stays only when the channel list lacks it.
+  const form = (d: { channel?: string; name: string; version?: string; build?: string }, build: string | undefined, keepChannel = false): string => {
     const chan = d.channel ? channelName(scrub.clean(d.channel)) : undefined;
-    const prefix = chan && !channels.includes(chan) ? `${chan}::` : '';
+    const prefix = chan && (keepChannel || !channels.includes(chan)) ? `${chan}::` : '';
     const v = d.version ? `=${d.version}${build ? `=${build}` : ''}` : '';
     return `${prefix}${d.name}${v}`;
   };
@@ -94,7 +96,7 @@ export async function exportViaTool(runner: ProcessRunner, tool: CondaTool, targ
       const asked = readDependency(text);
       const inst = installed.get(asked.name);
       const pinned = { ...asked, ...(inst?.version ? { version: inst.version } : {}) };
-      return form(pinned, opts.noBuilds ? undefined : asked.build);
+      return form(pinned, opts.noBuilds ? undefined : asked.build, true);
     });
     if (full.pip.length > 0 && !hist.dependencies.some((d) => readDependency(d).name === 'pip')) {
       const p = installed.get('pip');
