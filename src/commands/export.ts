@@ -5,6 +5,7 @@ import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
 import { InputError } from '../errors.js';
 import { refuseOverwrite, writeFilesAtomic } from '../util/atomic-write.js';
+import { displayPath } from '../util/display-path.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 
 interface ExportFlags {
@@ -119,6 +120,6 @@ export async function run(flags: ExportFlags, cmd: Command, ctx: CliContext): Pr
     return;
   }
   if (!output) ctx.stdout.write(result.environmentYaml);
-  else log.info(`wrote ${path.relative(ctx.cwd, output) || output} (${spec.dependencies.length} conda, ${spec.pip.length} pip) via ${result.via}`);
-  if (lock) log.info(`wrote ${path.relative(ctx.cwd, lock)}${result.pipLock ? ` and ${path.relative(ctx.cwd, pipLockPath(lock))}` : ''}`);
+  else log.info(`wrote ${displayPath(output, ctx.cwd)} (${spec.dependencies.length} conda, ${spec.pip.length} pip) via ${result.via}`);
+  if (lock) log.info(`wrote ${displayPath(lock, ctx.cwd)}${result.pipLock ? ` and ${displayPath(pipLockPath(lock), ctx.cwd)}` : ''}`);
 }
