@@ -7,12 +7,13 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
+import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
 import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand];
+const COMMANDS = [exportCommand, defCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

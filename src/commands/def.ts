@@ -1,0 +1,156 @@
+/** `sifpack def`: render the Apptainer definition file (or Dockerfile) for an environment. */
+import { type Command, Option } from 'commander';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { loadPreset } from '../config/presets.js';
+import { pipLockPath, specFromPrefix } from '../env/normalize.js';
+import { readPrefix } from '../env/prefix.js';
+import { InputError } from '../errors.js';
+import { type EnvironmentSpec, parseEnvironmentYaml } from '../model/environment.js';
+import { type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
+import { renderDef } from '../render/def.js';
+import { renderDockerfile } from '../render/dockerfile.js';
+import type { Rendered } from '../render/template.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { displayPath } from '../util/display-path.js';
+import { VERSION } from '../util/package-root.js';
+import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+
+interface DefFlags {
+  lock?: string;
+  base?: string;
+  baseImage?: string;
+  fromPrefix?: string;
+  format?: string;
+  defs?: string[];
+  output?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('def')
+    .summary('render the Apptainer definition file (or Dockerfile) for an environment')
+    .description(
+      'Render the definition file that builds an image of a conda environment.\n\n' +
+        'The image solves ENV_FILE (or installs the exact --lock, no solver) with the\n' +
+        "base preset's installer, or --from-prefix copies an installed env in at the\n" +
+        'path it has on the host (no solve, no network). The env is on PATH for exec,\n' +
+        'run and shell alike; PYTHONNOUSERSITE=1 keeps ~/.local out; %test imports the\n' +
+        "env's packages; %labels carry the env and lock hashes.",
+    )
+    .argument('[ENV_FILE]', 'environment.yml to build from', 'environment.yml')
+    .option('--lock <FILE>', 'install this @EXPLICIT lock instead of solving (FILE.pip.txt beside it is used too)')
+    .option('--base <PRESET>', 'base preset from defs/ (default: micromamba)')
+    .option('--base-image <IMAGE>', "use this image instead of the preset's (a site mirror, a local image); must be pinned")
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path instead of solving')
+    .addOption(new Option('--format <FORMAT>', 'apptainer definition file or Dockerfile').choices(['apptainer', 'docker']))
+    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
+    .option('-o, --output <FILE>', 'write here instead of stdout')
+    .option('-f, --force', 'overwrite an existing output file')
+    .option('--json', 'print one JSON result on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  sifpack def environment.yml -o analysis.def
+  sifpack def environment.yml --lock environment.lock -o analysis.def     # exact, no solver
+  sifpack def environment.yml --base cuda -o train.def                    # GPU builds of pytorch/jax
+  sifpack def --from-prefix ~/miniforge3/envs/analysis -o analysis.def    # no solve, no network
+  sifpack def environment.yml --format docker -o Dockerfile
+
+Presets: micromamba (default), miniforge, cuda; add your own with --defs DIR
+(one YAML file per preset).`,
+    )
+    .action(async (envFile: string, flags: DefFlags, cmd: Command) => run(envFile, flags, cmd, ctx));
+}
+
+async function readInput(file: string, what: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+      hint: what === 'ENV_FILE' ? 'make one with `sifpack export -n NAME -o environment.yml`' : undefined,
+    });
+  }
+}
+
+/** A path as the def file refers to it: relative to the def's directory; %files cannot take whitespace. */
+function defRelative(file: string, defDir: string): string {
+  const rel = path.relative(defDir, file) || path.basename(file);
+  if (/\s/.test(rel)) throw new InputError(`${file}: the path holds whitespace, which a %files line cannot express`, { hint: 'rename the file or its directory' });
+  return rel;
+}
+
+/** Everything `def` and `build` need: the recipe and the environment it came from. */
+export async function recipeFromInputs(
+  input: { envFile?: string; lock?: string; fromPrefix?: string; defDir: string; cwd: string },
+  settings: { base: string; baseImage?: string; defs: string[] },
+): Promise<{ recipe: Recipe; spec: EnvironmentSpec }> {
+  const preset = await loadPreset(settings.base, settings.defs);
+  let spec: EnvironmentSpec;
+  let source: RecipeSource;
+  if (input.fromPrefix) {
+    if (input.lock) throw new InputError('--lock and --from-prefix exclude each other', { hint: '--from-prefix copies the installed env; a lock is for solving-free installs from channels' });
+    const data = await readPrefix(path.resolve(input.cwd, input.fromPrefix));
+    spec = specFromPrefix(data, { fromHistory: false, noBuilds: false, allowLocal: true }, path.basename(data.prefix)).spec;
+    const digest = createHash('sha256')
+      .update(data.records.map((r) => `${r.name}-${r.version}-${r.build}#${r.md5 ?? r.sha256 ?? ''}`).sort().join('\n'))
+      .digest('hex');
+    source = { kind: 'prefix', hostPath: data.prefix, recordsDigest: `sha256:${digest}` };
+  } else {
+    const envPath = path.resolve(input.cwd, input.envFile ?? 'environment.yml');
+    const envText = await readInput(envPath, 'ENV_FILE');
+    spec = parseEnvironmentYaml(envText, displayPath(envPath, input.cwd));
+    const envFile: InputFile = { source: defRelative(envPath, input.defDir), name: 'environment.yml', text: envText };
+    let lock: InputFile | undefined;
+    let pipLock: InputFile | undefined;
+    if (input.lock) {
+      const lockPath = path.resolve(input.cwd, input.lock);
+      const text = await readInput(lockPath, '--lock');
+      if (!/^\s*@EXPLICIT\s*$/m.test(text)) throw new InputError(`--lock ${input.lock}: not an @EXPLICIT lock`, { hint: 'write one with `sifpack export ... --lock FILE` or `conda list --explicit --md5`' });
+      lock = { source: defRelative(lockPath, input.defDir), name: 'environment.lock', text };
+      const pipPath = pipLockPath(lockPath);
+      const pipText = await fs.readFile(pipPath, 'utf8').catch(() => undefined);
+      if (pipText !== undefined) pipLock = { source: defRelative(pipPath, input.defDir), name: 'environment.lock.pip.txt', text: pipText };
+      else if (spec.pip.length > 0) throw new InputError(`--lock ${input.lock}: the environment has pip packages but ${displayPath(pipPath, input.cwd)} is missing`, { hint: 'export the lock again with `sifpack export --lock`, which writes both' });
+    }
+    source = { kind: 'env-file', envFile, ...(lock ? { lock } : {}), ...(pipLock ? { pipLock } : {}) };
+  }
+  const recipe = buildRecipe({ preset, spec, source, sifpackVersion: VERSION, ...(settings.baseImage ? { baseImage: settings.baseImage } : {}) });
+  return { recipe, spec };
+}
+
+export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: CliContext): Promise<void> {
+  const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
+  const { settings } = await settingsFor(cmd, ctx, { base: flags.base, baseImage: flags.baseImage, format: flags.format, defs: flags.defs });
+  if (settings.baseImage) {
+    const { checkPinned } = await import('../config/presets.js');
+    checkPinned(settings.baseImage, '--base-image');
+  }
+  const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
+  const defDir = output ? path.dirname(output) : ctx.cwd;
+  const { recipe } = await recipeFromInputs(
+    { envFile, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir, cwd: ctx.cwd },
+    settings,
+  );
+  const rendered: Rendered =
+    settings.format === 'docker'
+      ? renderDockerfile(recipe, { version: VERSION })
+      : renderDef(recipe, { version: VERSION, defName: output ? path.basename(output) : `${recipe.envName}.def` });
+  for (const w of rendered.warnings) log.warn(w);
+  if (output) {
+    await writeFileAtomic(output, rendered.text, { force: !!flags.force });
+    log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);
+  }
+  if (flags.json) {
+    ctx.stdout.write(`${JSON.stringify({ output: output ?? null, format: settings.format, preset: recipe.preset.name, baseImage: recipe.baseImage, labels: Object.fromEntries(recipe.labels), warnings: rendered.warnings, ...(output ? {} : { text: rendered.text }) })}\n`);
+  } else if (!output) {
+    ctx.stdout.write(rendered.text);
+  }
+}

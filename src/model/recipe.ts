@@ -1,0 +1,193 @@
+/**
+ * The recipe: one typed model of the image, rendered to an Apptainer
+ * definition file and to a Dockerfile by pure functions in src/render/.
+ * buildRecipe() turns inputs (preset, environment, optional lock or prefix)
+ * into it; nothing here touches the disk.
+ */
+import { createHash } from 'node:crypto';
+import { InputError } from '../errors.js';
+import { type EnvironmentSpec, renderEnvironmentYaml } from './environment.js';
+import { guessedImport, importName } from './import-names.js';
+import { parseMatchSpec } from './match-spec.js';
+
+/** A base preset from defs/: data, never code. */
+export interface Preset {
+  name: string;
+  description: string;
+  /** Pinned base image (a version tag or digest, never latest). */
+  image: string;
+  installer: 'micromamba' | 'conda';
+  installerPath: string;
+  osPackageManager: 'apt' | 'dnf' | 'none';
+  osPackages: string[];
+  /** Where the env is installed when solved in the image. */
+  envPrefix: string;
+  /** CUDA version for CONDA_OVERRIDE_CUDA while solving (GPU presets). */
+  cuda?: string;
+  notes: string[];
+  file: string;
+}
+
+/** Bump when the templates change what an image contains, so cached builds are redone. */
+export const TEMPLATE_VERSION = '1';
+
+/** Where sifpack keeps the env file and lock inside the image. */
+export const IMAGE_SIFPACK_DIR = '/opt/sifpack';
+
+export interface InputFile {
+  /** Path as the definition file refers to it (relative to the def's directory, or absolute). */
+  source: string;
+  /** File name inside /opt/sifpack. */
+  name: string;
+  text: string;
+}
+
+export type RecipeSource =
+  | { kind: 'env-file'; envFile: InputFile; lock?: InputFile; pipLock?: InputFile }
+  | { kind: 'prefix'; hostPath: string; recordsDigest: string };
+
+export interface RecipeInput {
+  preset: Preset;
+  baseImage?: string;
+  spec: EnvironmentSpec;
+  source: RecipeSource;
+  sifpackVersion: string;
+}
+
+export interface Recipe {
+  preset: Preset;
+  baseImage: string;
+  envName: string;
+  /** The env's path inside the image. */
+  envPrefix: string;
+  source: RecipeSource;
+  /** Files copied into the image: [source, destination]. */
+  files: { source: string; dest: string }[];
+  /** Solve/install steps as argv lists; empty for --from-prefix. */
+  install: { env: Record<string, string>; steps: string[][] };
+  /** Runtime environment, in order. */
+  environment: [string, string][];
+  labels: [string, string][];
+  /** Modules %test must import. */
+  testImports: string[];
+  /** pip packages' guessed module names: tried, a miss reported, not fatal. */
+  testGuessed: string[];
+  testSkipped: string[];
+  /** Packages for %help, as listed in the env. */
+  packages: string[];
+  notes: string[];
+}
+
+const sha256 = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
+/** The env's hash: over its normalised rendering, so comments and layout don't change it. */
+export function envHash(spec: EnvironmentSpec): string {
+  return sha256(renderEnvironmentYaml(spec));
+}
+
+/** The lock's hash: over its package lines only (comments and blank lines don't count). */
+export function lockHash(text: string): string {
+  return sha256(text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).join('\n'));
+}
+
+function installSteps(p: Preset, prefix: string, src: Extract<RecipeSource, { kind: 'env-file' }>): string[][] {
+  const inImage = (f: InputFile) => `${IMAGE_SIFPACK_DIR}/${f.name}`;
+  const steps: string[][] = [];
+  if (p.installer === 'micromamba') {
+    steps.push([p.installerPath, 'create', '-y', '-p', prefix, '-f', inImage(src.lock ?? src.envFile)]);
+  } else if (src.lock) {
+    steps.push([p.installerPath, 'create', '-y', '-p', prefix, '--file', inImage(src.lock)]);
+  } else {
+    steps.push([p.installerPath, 'env', 'create', '-p', prefix, '-f', inImage(src.envFile)]);
+  }
+  if (src.lock && src.pipLock) steps.push([`${prefix}/bin/python`, '-m', 'pip', 'install', '--no-deps', '--no-cache-dir', '-r', inImage(src.pipLock)]);
+  steps.push([p.installerPath, 'clean', '-a', '-y']);
+  return steps;
+}
+
+/** Which top-level modules %test imports, and what it leaves out. */
+export function testImports(spec: EnvironmentSpec): { imports: string[]; guessed: string[]; skipped: string[] } {
+  const imports: string[] = [];
+  const guessed: string[] = [];
+  const skipped: string[] = [];
+  const add = (dist: string, pip: boolean) => {
+    const mod = importName(dist);
+    if (mod) {
+      if (!imports.includes(mod)) imports.push(mod);
+    } else if (mod === undefined && pip) {
+      const g = guessedImport(dist);
+      if (!guessed.includes(g)) guessed.push(g);
+    } else if (!skipped.includes(dist)) skipped.push(dist);
+  };
+  for (const d of spec.dependencies) {
+    const s = parseMatchSpec(d);
+    if (s) add(s.name, false);
+  }
+  for (const p of spec.pip) {
+    const m = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(p);
+    if (m && !p.trim().startsWith('-')) add(m[1]!, true);
+  }
+  return { imports, guessed, skipped };
+}
+
+/** Builds the recipe. Throws InputError for inputs no image can be made from. */
+export function buildRecipe(input: RecipeInput): Recipe {
+  const { preset, spec, source } = input;
+  const baseImage = input.baseImage ?? preset.image;
+  const envName = spec.name ?? 'env';
+  const labels: [string, string][] = [];
+  const files: Recipe['files'] = [];
+  let envPrefix: string;
+  let install: Recipe['install'] = { env: {}, steps: [] };
+
+  if (source.kind === 'env-file') {
+    envPrefix = preset.envPrefix;
+    for (const f of [source.envFile, source.lock, source.pipLock]) if (f) files.push({ source: f.source, dest: `${IMAGE_SIFPACK_DIR}/${f.name}` });
+    const env: Record<string, string> = {};
+    if (preset.installer === 'micromamba') env.MAMBA_ROOT_PREFIX = '/opt/conda';
+    if (preset.cuda) env.CONDA_OVERRIDE_CUDA = preset.cuda;
+    install = { env, steps: installSteps(preset, envPrefix, source) };
+    labels.push(['sifpack.env-hash', envHash(spec)]);
+    if (source.lock) labels.push(['sifpack.lock-hash', lockHash(source.lock.text)]);
+  } else {
+    envPrefix = source.hostPath;
+    if (/\s/.test(envPrefix)) {
+      throw new InputError(`--from-prefix ${envPrefix}: the path holds whitespace, which an Apptainer %files line cannot express`, { hint: 'move or symlink-free copy the env to a path without spaces, or build without --from-prefix' });
+    }
+    files.push({ source: envPrefix, dest: envPrefix });
+    labels.push(['sifpack.env-hash', envHash(spec)], ['sifpack.prefix-hash', source.recordsDigest]);
+  }
+  labels.push(
+    ['sifpack.env-name', envName],
+    ['sifpack.preset', preset.name],
+    ['sifpack.base-image', baseImage],
+    ['sifpack.template-version', TEMPLATE_VERSION],
+    ['sifpack.version', input.sifpackVersion],
+  );
+
+  const environment: [string, string][] = [
+    ['PATH', `${envPrefix}/bin:$PATH`],
+    ['CONDA_PREFIX', envPrefix],
+    ['CONDA_DEFAULT_ENV', envName],
+    // ~/.local on the host must not shadow the image's packages.
+    ['PYTHONNOUSERSITE', '1'],
+    ...Object.entries(spec.variables),
+  ];
+  const t = testImports(spec);
+  return {
+    preset,
+    baseImage,
+    envName,
+    envPrefix,
+    source,
+    files,
+    install,
+    environment,
+    labels,
+    testImports: t.imports,
+    testGuessed: t.guessed,
+    testSkipped: t.skipped,
+    packages: [...spec.dependencies, ...spec.pip.map((p) => `pip: ${p}`)],
+    notes: preset.notes,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Recipe → Apptainer definition file.
+ *
+ * Format:
+ *   Bootstrap: docker
+ *   From: mambaorg/micromamba:2.3.2-debian12-slim
+ *   %files      environment.yml /opt/sifpack/environment.yml
+ *   %post       /bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml
+ *   %environment export PATH=/opt/env/bin:"$PATH"  (…, PYTHONNOUSERSITE=1)
+ *   %runscript  exec python "$@"
+ *   %test       python -c 'import numpy, pandas'
+ *   %labels     sifpack.env-hash sha256:…
+ *   %help       the package list
+ */
+import { IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
+import { shellJoin, shellQuote } from './shell-quote.js';
+import { type Rendered, renderTemplate } from './template.js';
+
+/** `export NAME=value` bodies; PATH keeps "$PATH" live, every other value is literal. */
+export function exportLines(environment: Recipe['environment']): string[] {
+  return environment.map(([k, v]) => (k === 'PATH' && v.endsWith(':$PATH') ? `PATH=${shellQuote(v.slice(0, -':$PATH'.length))}:"$PATH"` : `${k}=${shellQuote(v)}`));
+}
+
+/** The OS package install line for the preset's package manager, or none. */
+export function osInstallLine(recipe: Recipe): string | undefined {
+  const pkgs = recipe.preset.osPackages;
+  if (pkgs.length === 0 || recipe.preset.osPackageManager === 'none') return undefined;
+  if (recipe.preset.osPackageManager === 'dnf') return `dnf install -y ${shellJoin(pkgs)} && dnf clean all`;
+  return `apt-get update && apt-get install -y --no-install-recommends ${shellJoin(pkgs)} && rm -rf /var/lib/apt/lists/*`;
+}
+
+/**
+ * The %test check: known modules must import; guessed ones (pip packages
+ * whose module name is not in our table) are tried and a miss only printed.
+ */
+export function testCommand(recipe: Recipe): string | undefined {
+  const { testImports: sure, testGuessed: guessed } = recipe;
+  if (sure.length + guessed.length === 0) return undefined;
+  const parts: string[] = [];
+  if (sure.length) parts.push(`import ${sure.join(', ')}`);
+  if (guessed.length) {
+    parts.push('import importlib.util as u');
+    parts.push(`[u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ${JSON.stringify(guessed)}]`);
+  }
+  return `python -c ${shellQuote(parts.join('; '))}`;
+}
+
+export function renderDef(recipe: Recipe, opts: { version: string; defName: string }): Rendered {
+  const test = testCommand(recipe);
+  const os = osInstallLine(recipe);
+  const text = renderTemplate('apptainer.def.mustache', {
+    envName: recipe.envName,
+    version: opts.version,
+    defName: opts.defName,
+    presetName: recipe.preset.name,
+    presetDescription: recipe.preset.description,
+    baseImage: recipe.baseImage,
+    files: recipe.files,
+    osInstall: os ? [os] : [],
+    prefixCopy: recipe.source.kind === 'prefix',
+    envPrefix: recipe.envPrefix,
+    envPrefixQuoted: shellQuote(recipe.envPrefix),
+    installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
+    cudaNote: 'CONDA_OVERRIDE_CUDA' in recipe.install.env,
+    installSteps: recipe.install.steps.map(shellJoin),
+    environment: exportLines(recipe.environment),
+    testSkipped: recipe.testSkipped.join(', '),
+    testCommand: test,
+    testEcho: shellQuote(`sifpack test: checked ${[...recipe.testImports, ...recipe.testGuessed].join(', ')}`),
+    labels: recipe.labels.map(([key, value]) => ({ key, value })),
+    hasLock: recipe.source.kind === 'env-file' && !!recipe.source.lock,
+    sifpackDir: IMAGE_SIFPACK_DIR,
+    packages: recipe.packages,
+  });
+  return { text, warnings: [] };
+}

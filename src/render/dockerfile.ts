@@ -1,0 +1,65 @@
+/**
+ * Recipe → Dockerfile, with the same meaning as the definition file.
+ *
+ * Format:
+ *   FROM mambaorg/micromamba:2.3.2-debian12-slim
+ *   USER root
+ *   COPY ["environment.yml", "/opt/sifpack/environment.yml"]
+ *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y
+ *   ENV PATH="/opt/env/bin:$PATH" CONDA_PREFIX="/opt/env" PYTHONNOUSERSITE="1"
+ *   LABEL "sifpack.env-hash"="sha256:…"
+ *   RUN python -c 'import numpy, pandas'
+ *   ENTRYPOINT ["python"]
+ *
+ * What Docker cannot say the way Apptainer does comes back as warnings.
+ */
+import type { Recipe } from '../model/recipe.js';
+import { osInstallLine, testCommand } from './def.js';
+import { shellJoin, shellQuote } from './shell-quote.js';
+import { type Rendered, renderTemplate } from './template.js';
+
+/** A Dockerfile double-quoted word: JSON escapes, plus `$` escaped unless it is a deliberate $PATH. */
+function dockerString(value: string, keepPathVar = false): string {
+  const json = JSON.stringify(value);
+  return keepPathVar ? json.replace(/\$(?!PATH\b)/g, '\\$') : json.replace(/\$/g, '\\$');
+}
+
+export function renderDockerfile(recipe: Recipe, opts: { version: string; contextPrefixDir?: string }): Rendered {
+  const warnings: string[] = [];
+  const copies = recipe.files.map((f) => {
+    // --from-prefix: the build context holds the prefix under a fixed name.
+    const src = recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${opts.contextPrefixDir ?? 'prefix'}/` : f.source;
+    return `[${JSON.stringify(src)}, ${JSON.stringify(recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${f.dest}/` : f.dest)}]`;
+  });
+  const commands: string[] = ['set -eu'];
+  const os = osInstallLine(recipe);
+  if (os) commands.push(os);
+  for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${k}=${shellQuote(v)}`);
+  for (const step of recipe.install.steps) commands.push(shellJoin(step));
+  const runInstall = commands.length > 1 ? commands.join('; \\\n    ') : undefined;
+
+  const envLines = recipe.environment.map(([k, v]) => `${k}=${dockerString(v, k === 'PATH')}`).join(' \\\n    ');
+  const labelLines = recipe.labels.map(([k, v]) => `${JSON.stringify(k)}=${dockerString(v)}`).join(' \\\n      ');
+
+  if (recipe.environment.length > 4) {
+    warnings.push('Dockerfile: ENV also applies while the image is built, where apptainer\'s %environment is runtime-only; the environment.yml variables are set during the build steps too');
+  }
+  warnings.push(
+    "Dockerfile: conda activation hooks (etc/conda/activate.d) are sourced by the definition file's %environment, but ENV cannot run scripts; variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
+  );
+  warnings.push('Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to /opt/sifpack');
+
+  const text = renderTemplate('Dockerfile.mustache', {
+    envName: recipe.envName,
+    version: opts.version,
+    presetName: recipe.preset.name,
+    presetDescription: recipe.preset.description,
+    baseImage: recipe.baseImage,
+    copies,
+    runInstall,
+    envLines,
+    labelLines,
+    testCommand: testCommand(recipe),
+  });
+  return { text, warnings };
+}
