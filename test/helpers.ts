@@ -14,11 +14,11 @@ export async function tempDir(prefix = 'sifpack-test-'): Promise<string> {
 }
 
 /**
- * Compares `actual` with test/golden/<name> byte for byte. UPDATE_GOLDEN=1
+ * Compares `actual` with test/golden/<name> (or an absolute path) byte for byte. UPDATE_GOLDEN=1
  * rewrites the file instead (then review the diff before committing).
  */
 export async function expectGolden(name: string, actual: string): Promise<void> {
-  const file = path.join(ROOT, 'test', 'golden', name);
+  const file = path.isAbsolute(name) ? name : path.join(ROOT, 'test', 'golden', name);
   if (process.env.UPDATE_GOLDEN === '1') {
     await fs.mkdir(path.dirname(file), { recursive: true });
     await fs.writeFile(file, actual);

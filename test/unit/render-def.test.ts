@@ -1,0 +1,176 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, resolveSettings } from '../../src/config/load.js';
+import { loadPreset, parsePreset } from '../../src/config/presets.js';
+import { recipeFromInputs } from '../../src/commands/def.js';
+import { InputError } from '../../src/errors.js';
+import type { Recipe } from '../../src/model/recipe.js';
+import { renderDef } from '../../src/render/def.js';
+import { renderDockerfile } from '../../src/render/dockerfile.js';
+import { ROOT, expectGolden, tempDir } from '../helpers.js';
+
+const VERSION = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+const EXAMPLES = ['pandas-analysis', 'gpu-pytorch', 'pip-heavy', 'array-sweep'];
+
+/** The recipe for an example, with its own sifpack.yml applied, as `sifpack def` would build it there. */
+async function exampleRecipe(name: string, base?: string): Promise<Recipe> {
+  const dir = path.join(ROOT, 'examples', name);
+  const config = parseConfig(await fs.readFile(path.join(dir, 'sifpack.yml'), 'utf8'), path.join(dir, 'sifpack.yml'));
+  const { settings } = resolveSettings({ config, cwd: dir, flags: base ? { base } : {} });
+  return (await recipeFromInputs({ envFile: 'environment.yml', defDir: dir, cwd: dir }, settings)).recipe;
+}
+
+/** Splits a definition file into its header lines and %sections (comments dropped). */
+function sections(def: string): Record<string, string[]> {
+  const out: Record<string, string[]> = { header: [] };
+  let cur = 'header';
+  for (const line of def.split('\n')) {
+    const m = /^%(\w+)\s*$/.exec(line);
+    if (m) {
+      cur = m[1]!;
+      out[cur] = [];
+    } else if (line.trim() && !line.trim().startsWith('#')) out[cur]!.push(line.trim());
+  }
+  return out;
+}
+
+describe('golden renders of every example (def and Dockerfile), byte for byte', () => {
+  for (const name of EXAMPLES) {
+    it(name, async () => {
+      const recipe = await exampleRecipe(name);
+      const def = renderDef(recipe, { version: VERSION, defName: `${name}.def` });
+      const docker = renderDockerfile(recipe, { version: VERSION });
+      await expectGolden(path.join(ROOT, 'examples', name, 'expected', 'apptainer.def'), def.text);
+      await expectGolden(path.join(ROOT, 'examples', name, 'expected', 'Dockerfile'), docker.text);
+    });
+  }
+
+  for (const preset of ['micromamba', 'miniforge', 'cuda']) {
+    it(`preset ${preset} (pandas-analysis)`, async () => {
+      const recipe = await exampleRecipe('pandas-analysis', preset);
+      await expectGolden(`def/pandas-analysis-${preset}.def`, renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
+      await expectGolden(`def/pandas-analysis-${preset}.Dockerfile`, renderDockerfile(recipe, { version: VERSION }).text);
+    });
+  }
+
+  it('rendering is deterministic: the same input gives the same bytes', async () => {
+    const a = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
+    const b = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
+    expect(a).toBe(b);
+  });
+});
+
+describe('the definition file, section by section', () => {
+  it('gpu-pytorch with the cuda preset', async () => {
+    const recipe = await exampleRecipe('gpu-pytorch');
+    const s = sections(renderDef(recipe, { version: VERSION, defName: 'train.def' }).text);
+    expect(s.header).toEqual(['Bootstrap: docker', 'From: mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04']);
+    expect(s.files).toEqual(['environment.yml /opt/sifpack/environment.yml']);
+    expect(s.post).toEqual([
+      'set -eu',
+      'export MAMBA_ROOT_PREFIX=/opt/conda',
+      'export CONDA_OVERRIDE_CUDA=12.6',
+      '/bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml',
+      '/bin/micromamba clean -a -y',
+    ]);
+    expect(s.environment!.slice(0, 6)).toEqual([
+      'export PATH=/opt/env/bin:"$PATH"',
+      'export CONDA_PREFIX=/opt/env',
+      'export CONDA_DEFAULT_ENV=train',
+      'export PYTHONNOUSERSITE=1',
+      'export OMP_NUM_THREADS=1',
+      'if [ -d /opt/env/etc/conda/activate.d ]; then',
+    ]);
+    expect(s.runscript).toEqual(['exec python "$@"']);
+    expect(s.test![0]).toBe('python -c \'import torch, torchvision, numpy, yaml; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["wandb"]]\'');
+    const labels = Object.fromEntries(s.labels!.map((l) => l.split(' ') as [string, string]));
+    expect(labels['sifpack.env-hash']).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(labels).toMatchObject({ 'sifpack.preset': 'cuda', 'sifpack.env-name': 'train', 'sifpack.version': VERSION, 'sifpack.base-image': 'mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04' });
+    expect(s.help).toContain('pytorch=2.3.1=cuda120*');
+    expect(s.help).toContain('pip: wandb==0.17.0');
+  });
+
+  it('the %environment really puts the env first on PATH and keeps ~/.local out (run with sh)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const recipe = await exampleRecipe('pandas-analysis');
+    const env = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text).environment!.join('\n');
+    const out = execFileSync('sh', ['-c', `${env}\nprintf '%s|%s|%s' "$PATH" "$PYTHONNOUSERSITE" "$CONDA_PREFIX"`], { env: { PATH: '/usr/bin:/bin' } }).toString();
+    expect(out).toBe('/opt/env/bin:/usr/bin:/bin|1|/opt/env');
+  });
+
+  it('--lock installs the exact lock (no solve) and its pip part, and labels the lock hash', async () => {
+    const dir = await tempDir();
+    await fs.writeFile(path.join(dir, 'environment.yml'), 'name: x\ndependencies:\n  - numpy=1.26.4\n  - pip:\n      - tqdm==4.66.2\n');
+    await fs.writeFile(path.join(dir, 'env.lock'), '@EXPLICIT\nhttps://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda#a502d7aad449a1206efb366d6a12c52d\n');
+    await fs.writeFile(path.join(dir, 'env.lock.pip.txt'), 'tqdm==4.66.2\n');
+    const { settings } = resolveSettings({ cwd: dir, flags: { base: 'miniforge' } });
+    const { recipe } = await recipeFromInputs({ envFile: 'environment.yml', lock: 'env.lock', defDir: dir, cwd: dir }, settings);
+    const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
+    expect(s.files).toEqual(['environment.yml /opt/sifpack/environment.yml', 'env.lock /opt/sifpack/environment.lock', 'env.lock.pip.txt /opt/sifpack/environment.lock.pip.txt']);
+    expect(s.post).toEqual([
+      'set -eu',
+      '/opt/conda/bin/conda create -y -p /opt/env --file /opt/sifpack/environment.lock',
+      '/opt/env/bin/python -m pip install --no-deps --no-cache-dir -r /opt/sifpack/environment.lock.pip.txt',
+      '/opt/conda/bin/conda clean -a -y',
+    ]);
+    expect(s.labels!.some((l) => /^sifpack\.lock-hash sha256:[0-9a-f]{64}$/.test(l))).toBe(true);
+    await fs.rm(dir, { recursive: true });
+  });
+
+  it('--from-prefix copies the env in at its host path; no solve, no installer run', async () => {
+    const prefix = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
+    const { settings } = resolveSettings({ cwd: ROOT });
+    const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
+    const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
+    expect(s.files).toEqual([`${prefix} ${prefix}`]);
+    expect(s.post).toEqual(['set -eu']);
+    expect(s.environment![0]).toBe(`export PATH=${prefix}/bin:"$PATH"`);
+    expect(s.labels!.some((l) => /^sifpack\.prefix-hash sha256:/.test(l))).toBe(true);
+    const docker = renderDockerfile(recipe, { version: VERSION }).text;
+    expect(docker).toContain(`COPY ["prefix/", "${prefix}/"]`);
+    expect(docker).not.toContain('micromamba create');
+  });
+});
+
+describe('presets', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('an unknown preset lists the available ones', async () => {
+    const err = (await loadPreset('cudda', []).catch((e: unknown) => e)) as InputError;
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.message).toBe("--base cudda: no such preset; did you mean 'cuda'?");
+    expect(err.hint).toBe('available presets: cuda, micromamba, miniforge (add your own with --defs DIR)');
+  });
+
+  it('every shipped preset pins its image and loads', async () => {
+    for (const name of ['micromamba', 'miniforge', 'cuda']) {
+      const p = await loadPreset(name, []);
+      expect(p.image).toMatch(/:[^:/]+$/);
+      expect(p.image).not.toMatch(/:latest$/);
+    }
+  });
+
+  it('a user directory adds presets and can shadow a shipped one', async () => {
+    await fs.writeFile(path.join(dir, 'site.yml'), 'image: registry.site.org/mirror/micromamba:2.3.2-debian12-slim\ninstaller: micromamba\ninstaller-path: /bin/micromamba\nos-packages: [ca-certificates]\n');
+    const p = await loadPreset('site', [dir]);
+    expect(p.osPackages).toEqual(['ca-certificates']);
+    expect(p.file).toBe(path.join(dir, 'site.yml'));
+  });
+
+  it.each([
+    [{ image: 'mambaorg/micromamba:latest', installer: 'micromamba' }, 'p.yml: image: "mambaorg/micromamba:latest" is not pinned'],
+    [{ image: 'mambaorg/micromamba', installer: 'micromamba' }, 'p.yml: image: "mambaorg/micromamba" is not pinned'],
+    [{ image: 'a:1', installer: 'pixi' }, 'p.yml: installer: "pixi" is not valid; expected one of micromamba, conda'],
+    [{ image: 'a:1', installer: 'conda', imag: 'x' }, "p.yml: imag: unknown field; did you mean 'image'?"],
+    [{ image: 'a:1', installer: 'conda', cuda: 'twelve' }, 'p.yml: cuda: "twelve" is not valid; expected a CUDA version like "12.6" (quote it in YAML)'],
+  ])('a bad preset file is named with its field: %j', (raw, message) => {
+    expect(() => parsePreset('p', raw, 'p.yml')).toThrow(message);
+  });
+});
