@@ -1,0 +1,103 @@
+/**
+ * The run ledger, `.sifpack/runs.jsonl`: one JSON object per line, appended,
+ * never rewritten. A submission is one `submit` line; when `status` learns a
+ * job's final state it appends a `final` line. Each line goes out in one
+ * write() on an O_APPEND descriptor, so a crash can at worst leave a torn
+ * last line, which readers skip and the next append starts after.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RuntimeFailure } from '../errors.js';
+
+export const LEDGER_DIR = '.sifpack';
+export const LEDGER_FILE = 'runs.jsonl';
+
+export interface SubmitEntry {
+  type: 'submit';
+  jobId: string;
+  cluster: string | null;
+  sbatch: string;
+  sbatchSha256: string;
+  image: string | null;
+  imageSha256: string | null;
+  envHash: string | null;
+  /** Output file pattern from the script, for `logs` when Slurm has forgotten the job. */
+  output: string | null;
+  workDir: string;
+  submittedAt: string;
+}
+
+export interface FinalEntry {
+  type: 'final';
+  jobId: string;
+  state: string;
+  explanation: string;
+  at: string;
+}
+
+export type LedgerEntry = SubmitEntry | FinalEntry;
+
+export interface LedgerRun extends SubmitEntry {
+  final?: FinalEntry;
+}
+
+export class Ledger {
+  readonly file: string;
+  constructor(dir: string) {
+    this.file = path.join(dir, LEDGER_DIR, LEDGER_FILE);
+  }
+
+  /** Appends one entry as one line. */
+  async append(entry: LedgerEntry): Promise<void> {
+    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    let handle: fs.FileHandle | undefined;
+    try {
+      handle = await fs.open(this.file, 'a+');
+      const { size } = await handle.stat();
+      let lead = '';
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, size - 1);
+        if (last[0] !== 0x0a) lead = '\n'; // a torn line from a crash: start clean
+      }
+      await handle.write(`${lead}${JSON.stringify(entry)}\n`);
+      await handle.sync();
+    } catch (err) {
+      throw new RuntimeFailure(`cannot append to the run ledger ${this.file}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  /** Every readable entry, in order; torn or foreign lines are skipped. */
+  async entries(): Promise<LedgerEntry[]> {
+    const text = await fs.readFile(this.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw new RuntimeFailure(`cannot read the run ledger ${this.file}: ${err.message}`);
+    });
+    const out: LedgerEntry[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const e = JSON.parse(line) as LedgerEntry;
+        if ((e.type === 'submit' || e.type === 'final') && typeof e.jobId === 'string') out.push(e);
+      } catch {
+        /* a torn line: skip it */
+      }
+    }
+    return out;
+  }
+
+  /** Submissions with their final state folded in, oldest first. */
+  async runs(): Promise<LedgerRun[]> {
+    const runs = new Map<string, LedgerRun>();
+    for (const e of await this.entries()) {
+      if (e.type === 'submit') runs.set(e.jobId, { ...e });
+      else {
+        const r = runs.get(e.jobId);
+        if (r) r.final = e;
+      }
+    }
+    return [...runs.values()];
+  }
+}
