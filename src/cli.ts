@@ -9,11 +9,14 @@ import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
+import * as logsCommand from './commands/logs.js';
+import * as statusCommand from './commands/status.js';
+import * as submitCommand from './commands/submit.js';
 import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand];
+const COMMANDS = [exportCommand, defCommand, submitCommand, statusCommand, logsCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

@@ -7,7 +7,7 @@ import { type ResolvedSettings, loadConfig, resolveSettings } from '../config/lo
 import type { ProcessRunner } from '../runtime/process.js';
 
 export interface Output {
-  write(text: string): unknown;
+  write(chunk: string | Uint8Array): unknown;
 }
 
 export interface CliContext {

@@ -1,0 +1,91 @@
+/** `sifpack submit`: sbatch a job script, print the job id, record it in the run ledger. */
+import type { Command } from 'commander';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { readScriptFacts } from '../model/sbatch-script.js';
+import { Ledger } from '../runtime/ledger.js';
+import { checkDependency } from '../runtime/slurm.js';
+import { sha256File } from '../util/hash-file.js';
+import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { slurmFor } from './slurm-context.js';
+
+interface SubmitFlags {
+  dependency?: string;
+  json?: boolean;
+  sbatchPath?: string;
+}
+
+/** Reads an image's env hash from its labels; injected so tests and the SIF reader plug in. */
+export type ImageLabelReader = (image: string) => Promise<Record<string, string> | undefined>;
+
+export function register(program: Command, ctx: CliContext, readLabels?: ImageLabelReader): void {
+  program
+    .command('submit')
+    .summary('submit a job script with sbatch and record it in .sifpack/runs.jsonl')
+    .description(
+      'Submit a job script with `sbatch --parsable`, print its job id, and append the\n' +
+        'submission to the run ledger .sifpack/runs.jsonl: the script and its sha256,\n' +
+        'the image it runs and its sha256, and the env hash from the image labels, so\n' +
+        'a result can be traced to the exact image and environment later.',
+    )
+    .argument('<FILE>', 'the job script (from `sifpack sbatch`, or your own)')
+    .option('--dependency <DEP>', 'start only after other jobs, e.g. afterok:123 or afterok:123:124')
+    .option('--sbatch-path <CMD>', 'the sbatch command (for sites that wrap it)')
+    .option('--json', 'print { "jobId": ..., "cluster": ... }')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  sifpack submit analysis.sbatch
+  sifpack submit postprocess.sbatch --dependency afterok:4242
+  JOB=$(sifpack submit train.sbatch) && sifpack status "$JOB"`,
+    )
+    .action(async (file: string, flags: SubmitFlags, cmd: Command) => run(file, flags, cmd, ctx, readLabels));
+}
+
+export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext, readLabels?: ImageLabelReader): Promise<void> {
+  const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
+  const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
+  const script = path.resolve(ctx.cwd, file);
+  let text: string;
+  try {
+    text = await fs.readFile(script, 'utf8');
+  } catch (err) {
+    throw new InputError(`${file}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+      hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif -o job.sbatch`',
+    });
+  }
+  const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
+  const facts = readScriptFacts(text);
+  const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;
+  const image = facts.image ? path.resolve(workDir, facts.image) : undefined;
+  const imageThere = image ? await fs.stat(image).then((s) => s.isFile(), () => false) : false;
+  if (image && !imageThere) log.warn(`the script runs ${image}, which does not exist (yet); the job will fail unless it appears before the job starts`);
+
+  const submitted = await slurmFor(settings, ctx).submit(script, { ...(dependency ? { dependency } : {}), cwd: ctx.cwd });
+
+  // After sbatch accepted the job: record it. Hashing the image can take a
+  // while for a big image, but a ledger line without it would be worth less.
+  const labels = image && imageThere && readLabels ? await readLabels(image).catch(() => undefined) : undefined;
+  await new Ledger(ctx.cwd).append({
+    type: 'submit',
+    jobId: submitted.jobId,
+    cluster: submitted.cluster ?? null,
+    sbatch: script,
+    sbatchSha256: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+    image: image ?? null,
+    imageSha256: image && imageThere ? await sha256File(image) : null,
+    envHash: labels?.['sifpack.env-hash'] ?? null,
+    output: facts.directives.output ?? null,
+    workDir,
+    submittedAt: new Date().toISOString(),
+  });
+
+  if (flags.json) ctx.stdout.write(`${JSON.stringify({ jobId: submitted.jobId, cluster: submitted.cluster ?? null })}\n`);
+  else {
+    ctx.stdout.write(`${submitted.jobId}\n`);
+    log.info(`submitted ${path.basename(script)} as job ${submitted.jobId}${submitted.cluster ? ` on ${submitted.cluster}` : ''}${dependency ? ` (after ${dependency})` : ''}; \`sifpack status ${submitted.jobId}\` follows it`);
+  }
+}
