@@ -25,8 +25,17 @@ export interface RunOptions {
  * string, so no value is ever re-parsed by a shell. Tests pass a recording
  * double with the same interface.
  */
+export interface StreamOptions extends RunOptions {
+  /** Called with each complete line of stdout and of stderr, as it arrives. */
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Aborting kills the child (SIGTERM, then SIGKILL after a grace period). */
+  signal?: AbortSignal;
+}
+
 export interface ProcessRunner {
   run(command: string, args: readonly string[], options?: RunOptions): Promise<ProcessResult>;
+  /** Runs a long command whose output is streamed line by line (builds). */
+  stream(command: string, args: readonly string[], options: StreamOptions): Promise<{ code: number; signal: NodeJS.Signals | null }>;
   /** Absolute path of `command` on PATH, or undefined. */
   which(command: string, env?: NodeJS.ProcessEnv): Promise<string | undefined>;
 }
@@ -57,6 +66,46 @@ async function isExecutable(file: string): Promise<boolean> {
 export class NodeProcessRunner implements ProcessRunner {
   which(command: string, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
     return findOnPath(command, env);
+  }
+
+  stream(command: string, args: readonly string[], options: StreamOptions): Promise<{ code: number; signal: NodeJS.Signals | null }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const split = (stream: 'stdout' | 'stderr') => {
+        let rest = '';
+        return {
+          data: (b: Buffer) => {
+            rest += b.toString('utf8');
+            const lines = rest.split(/\r?\n|\r/);
+            rest = lines.pop() ?? '';
+            for (const l of lines) options.onLine(l, stream);
+          },
+          end: () => {
+            if (rest) options.onLine(rest, stream);
+            rest = '';
+          },
+        };
+      };
+      const out = split('stdout');
+      const err = split('stderr');
+      child.stdout.on('data', out.data).on('end', out.end);
+      child.stderr.on('data', err.data).on('end', err.end);
+      let killTimer: NodeJS.Timeout | undefined;
+      const abort = () => {
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      };
+      options.signal?.addEventListener('abort', abort, { once: true });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        options.signal?.removeEventListener('abort', abort);
+        reject(e.code === 'ENOENT' ? new ToolNotFoundError(command, options.notFoundHint ?? `install ${command} or put it on PATH`) : new RuntimeFailure(`cannot run ${command}: ${e.message}`, { cause: e }));
+      });
+      child.on('close', (code, sig) => {
+        options.signal?.removeEventListener('abort', abort);
+        if (killTimer) clearTimeout(killTimer);
+        resolve({ code: code ?? 128, signal: sig });
+      });
+    });
   }
 
   run(command: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
