@@ -29,3 +29,13 @@ export async function expectGolden(name: string, actual: string): Promise<void> 
   });
   expect(actual).toBe(expected);
 }
+
+/**
+ * The value of a variable test/services/start.sh sets. Missing means the
+ * services are not running: that fails the test (never a silent skip).
+ */
+export function service(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: the integration tests need the real services; run \`npm run test:all\` (or see test/services/README.md)`);
+  return v;
+}

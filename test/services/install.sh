@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the integration tests run for real: a Docker
+# engine, a one-node Slurm, an OCI registry, squashfs tools, Sylabs' siftool,
+# debootstrap for an offline base image. Idempotent; needs root (CI is root).
+set -euo pipefail
+
+PACKAGES=(docker.io slurm-wlm docker-registry apache2-utils squashfs-tools squashfs-tools-ng siftool debootstrap busybox-static curl ca-certificates)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install.sh: all test packages present"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install.sh: need root to install: ${missing[*]} (run as root, or install them yourself)" >&2
+  exit 1
+fi
+echo "install.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install.sh: done"
