@@ -10,13 +10,14 @@ import type { CliContext } from './commands/context.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
 import * as logsCommand from './commands/logs.js';
+import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
 import * as submitCommand from './commands/submit.js';
 import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

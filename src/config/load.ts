@@ -121,8 +121,12 @@ function validateSettingsBlock(raw: unknown, where: string, baseDir: string, all
   return out;
 }
 
-/** Parses and validates the text of a sifpack.yml. */
-export function parseConfig(text: string, file: string): ConfigFile {
+/**
+ * Parses and validates the text of a sifpack.yml. `file` names it in
+ * messages; paths in it resolve against `baseDir` (default: the file's own
+ * directory).
+ */
+export function parseConfig(text: string, file: string, baseDir = path.dirname(path.resolve(file))): ConfigFile {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
@@ -130,7 +134,6 @@ export function parseConfig(text: string, file: string): ConfigFile {
   }
   const raw: unknown = doc.toJS();
   const prefix = `${file}: `;
-  const baseDir = path.dirname(path.resolve(file));
   const settings = validateSettingsBlock(raw, prefix, baseDir, true);
   const profiles: Record<string, Record<string, unknown>> = {};
   const rawProfiles = raw && typeof raw === 'object' ? (raw as Record<string, unknown>).profiles : undefined;
@@ -155,7 +158,7 @@ export async function loadConfig(explicit: string | undefined, cwd: string): Pro
     if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new InputError(`--config ${explicit ?? file}: cannot read: ${(err as Error).message}`);
   }
-  return parseConfig(text, explicit ?? CONFIG_FILE);
+  return parseConfig(text, explicit ?? CONFIG_FILE, path.dirname(file));
 }
 
 function defaults(): Record<string, unknown> {
