@@ -12,35 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/config/load.js';
 import { buildJob } from '../../src/model/slurm-job.js';
 import { renderSbatch } from '../../src/render/sbatch.js';
+import { HOSTILE } from '../fixtures/hostile.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
 
-/** What a user may type as arguments; each must reach sys.argv unchanged. */
-export const HOSTILE = [
-  'plain',
-  'two words',
-  "it's",
-  '"double quoted"',
-  '$HOME',
-  '${PATH}',
-  '`id`',
-  '$(id)',
-  'a;b && c || d',
-  'line one\nline two',
-  'tab\there',
-  'naïve ünïcödé 数据 🚀',
-  '',
-  '*',
-  '~',
-  '-n',
-  '--flag=value with spaces',
-  '\\backslash\\',
-  "'",
-  '!event',
-  '#not-a-comment',
-  '>redirect <in |pipe &bg',
-];
 
 const DUMP = `import json, os, sys
 out = {"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in ("SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SEED", "MSG", "HOST_SECRET")}}

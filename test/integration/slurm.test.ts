@@ -1,0 +1,195 @@
+/**
+ * submit / status / logs against a real one-node Slurm (slurmctld + slurmd
+ * from Debian's slurm-wlm, started by test/services/start.sh). The jobs run
+ * scripts rendered by `sifpack sbatch`; on the node, apptainer is the
+ * recording double from test/doubles/bin, which runs the command on the
+ * host's python3.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ledger } from '../../src/runtime/ledger.js';
+import { HOSTILE } from '../fixtures/hostile.js';
+import { type Project, makeProject, submit, waitFor, writeJob } from './slurm-harness.js';
+
+let p: Project;
+beforeAll(async () => {
+  p = await makeProject();
+});
+afterAll(async () => {
+  await fs.rm(p.dir, { recursive: true, force: true });
+});
+
+describe('real Slurm: submit, status, logs', () => {
+  it('a plain job: its Python output lands in the expected file; status says completed; the ledger has the run', async () => {
+    await writeJob(p, 'plain.sbatch', []);
+    const id = await submit(p, 'plain.sbatch');
+    const st = await waitFor(p, id);
+    expect(st).toMatchObject({ state: 'COMPLETED', explanation: 'completed (exit code 0)' });
+    expect(await fs.readFile(path.join(p.dir, `dump_${id}.out`), 'utf8')).toContain('hello from the job');
+    const logs = await p.cli(['logs', id]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('hello from the job');
+    const runs = await new Ledger(p.dir).runs();
+    const run = runs.find((r) => r.jobId === id)!;
+    expect(run).toMatchObject({ sbatch: path.join(p.dir, 'plain.sbatch'), image: path.join(p.dir, 'analysis.sif'), cluster: null, output: '%x_%j.out' });
+    expect(run.sbatchSha256).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(run.imageSha256).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(run.final).toMatchObject({ state: 'COMPLETED' });
+  });
+
+  it('--json prints { jobId, cluster }', async () => {
+    await writeJob(p, 'json.sbatch', []);
+    const r = await p.cli(['submit', 'json.sbatch', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ jobId: expect.stringMatching(/^\d+$/), cluster: null });
+    await waitFor(p, JSON.parse(r.stdout).jobId);
+  });
+
+  it('an array job: each task sees its own SLURM_ARRAY_TASK_ID; status summarises; logs --task', async () => {
+    await writeJob(p, 'array.sbatch', ['--array', '0-3']);
+    const id = await submit(p, 'array.sbatch');
+    const st = await waitFor(p, id);
+    expect(st.explanation).toBe('4 completed');
+    for (const t of [0, 1, 2, 3]) {
+      const dump = JSON.parse(await fs.readFile(path.join(p.dir, `dump_${t}.json`), 'utf8')) as { task: string };
+      expect(dump.task).toBe(String(t));
+    }
+    const logs = await p.cli(['logs', id, '--task', '2']);
+    expect(logs.stdout).toContain('hello from the job');
+    const noTask = await p.cli(['logs', id]);
+    expect(noTask.code).toBe(2);
+    expect(noTask.stderr).toContain(`job ${id} is an array: say which task with --task N`);
+  });
+
+  it('an array where some tasks fail: "N completed, M failed: tasks ..."', async () => {
+    await fs.writeFile(path.join(p.dir, 'fail-some.py'), 'import os, sys\nsys.exit(1 if os.environ["SLURM_ARRAY_TASK_ID"] in ("1", "3") else 0)\n');
+    const r = await p.cli(['sbatch', 'fail-some.py', '--image', 'analysis.sif', '--array', '0-4', '-o', 'fail-some.sbatch']);
+    expect(r.code).toBe(0);
+    const id = await submit(p, 'fail-some.sbatch');
+    const st = await waitFor(p, id);
+    expect(st.explanation).toBe('3 completed, 2 failed: tasks 1, 3');
+  });
+
+  it('a script that exits 3: status says so', async () => {
+    await writeJob(p, 'exit3.sbatch', ['-e', 'EXIT_WITH=3']);
+    const id = await submit(p, 'exit3.sbatch');
+    const st = await waitFor(p, id);
+    expect(st).toMatchObject({ state: 'FAILED', explanation: 'exited with code 3' });
+    const text = await p.cli(['status', id]);
+    expect(text.stdout).toMatch(new RegExp(`^${id}\\s+dump\\s+FAILED\\s+exited with code 3$`, 'm'));
+  });
+
+  it('afterok: the second job starts only after the first succeeded', async () => {
+    await writeJob(p, 'first.sbatch', ['-e', 'SLEEP=3', '--job-name', 'first']);
+    await writeJob(p, 'second.sbatch', ['--job-name', 'second']);
+    const a = await submit(p, 'first.sbatch');
+    const b = await submit(p, 'second.sbatch', ['--dependency', `afterok:${a}`]);
+    const waiting = await waitFor(p, b, (s) => s.phase === 'waiting' || s.phase === 'done', 20);
+    expect(waiting.explanation).toBe('waiting: Dependency');
+    await waitFor(p, b);
+    const endA = (await fs.stat(path.join(p.dir, `first_${a}.out`))).mtimeMs;
+    const outB = await fs.readFile(path.join(p.dir, `second_${b}.out`), 'utf8');
+    expect(outB).toContain('hello from the job');
+    expect((await fs.stat(path.join(p.dir, `second_${b}.out`))).mtimeMs).toBeGreaterThanOrEqual(endA);
+  });
+
+  it('afterok on a failed job: the second never runs, and status says why', async () => {
+    await writeJob(p, 'bad.sbatch', ['-e', 'EXIT_WITH=1', '--job-name', 'bad']);
+    await writeJob(p, 'never.sbatch', ['--job-name', 'never']);
+    const a = await submit(p, 'bad.sbatch');
+    const b = await submit(p, 'never.sbatch', ['--dependency', `afterok:${a}`]);
+    await waitFor(p, a);
+    const st = await waitFor(p, b, (s) => s.explanation.includes('DependencyNeverSatisfied'), 30);
+    expect(st.explanation).toMatch(/will never start/);
+    await expect(fs.stat(path.join(p.dir, `never_${b}.out`))).rejects.toThrow();
+  });
+
+  it('arguments with spaces, quotes and $ arrive unchanged in sys.argv', async () => {
+    const r = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '-o', 'hostile.sbatch', '--', ...HOSTILE]);
+    expect(r.code).toBe(0);
+    const id = await submit(p, 'hostile.sbatch');
+    await waitFor(p, id);
+    const dump = JSON.parse(await fs.readFile(path.join(p.dir, 'dump.json'), 'utf8')) as { argv: string[]; job: string };
+    expect(dump.argv).toEqual(HOSTILE);
+    expect(dump.job).toBe(id);
+  });
+
+  it('logs -f follows the output until the job ends; status --watch returns once it finished', async () => {
+    await writeJob(p, 'follow.sbatch', ['-e', 'SLEEP=3', '--job-name', 'follow']);
+    const id = await submit(p, 'follow.sbatch');
+    const [logs, watch] = await Promise.all([p.cli(['logs', id, '-f', '--interval', '0.5']), p.cli(['status', id, '--watch', '--interval', '1'])]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toContain('hello from the job');
+    expect(watch.code).toBe(0);
+    expect(watch.stdout.trim().split('\n').at(-1)).toMatch(new RegExp(`^${id}\\s+follow\\s+COMPLETED\\s+completed \\(exit code 0\\)$`));
+  });
+
+  it("status without ids: exactly the ledger's runs with no final state; finals it learns are recorded", async () => {
+    const ledger = new Ledger(p.dir);
+    const open = (await ledger.runs()).filter((r) => !r.final).map((r) => r.jobId);
+    expect(open.length).toBeGreaterThan(0); // at least the job that will never start
+    const r = await p.cli(['status', '--json']);
+    expect(r.code).toBe(0);
+    const listed = JSON.parse(r.stdout) as { jobId: string; phase: string }[];
+    expect(listed.map((s) => s.jobId)).toEqual(open);
+    const stillOpen = listed.filter((s) => s.phase === 'waiting' || s.phase === 'running').map((s) => s.jobId);
+    const again = JSON.parse((await p.cli(['status', '--json'])).stdout) as { jobId: string }[];
+    expect(again.map((s) => s.jobId)).toEqual(stillOpen);
+  });
+});
+
+describe('real Slurm: bad input and faults', () => {
+  it('an unknown job id: exit 2', async () => {
+    const r = await p.cli(['status', '999999']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('job 999999 is not known to Slurm');
+  });
+
+  it('a malformed --dependency: exit 2, nothing submitted', async () => {
+    await writeJob(p, 'dep.sbatch', []);
+    const before = (await new Ledger(p.dir).entries()).length;
+    const r = await p.cli(['submit', 'dep.sbatch', '--dependency', 'after-ok:12']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--dependency "after-ok:12" is not valid');
+    expect((await new Ledger(p.dir).entries()).length).toBe(before);
+  });
+
+  it('sbatch rejecting the script (a partition that does not exist): its message verbatim, exit 1, ledger unchanged', async () => {
+    const r0 = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--partition', 'nosuchpartition', '-o', 'badpart.sbatch']);
+    expect(r0.code).toBe(0);
+    const before = (await new Ledger(p.dir).entries()).length;
+    const r = await p.cli(['submit', 'badpart.sbatch']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('sbatch: error: invalid partition specified: nosuchpartition');
+    expect((await new Ledger(p.dir).entries()).length).toBe(before);
+  });
+
+  it('the controller down: Slurm\'s error shown, exit 1, ledger unchanged', async () => {
+    const conf = await fs.readFile(p.env.SLURM_CONF!, 'utf8');
+    const dead = path.join(p.dir, 'dead-slurm.conf');
+    await fs.writeFile(dead, conf.replace(/^SlurmctldPort=\d+$/m, 'SlurmctldPort=9'));
+    await fs.writeFile(path.join(p.dir, 'dead.sbatch'), '#!/bin/bash\necho hi\n');
+    const before = (await new Ledger(p.dir).entries()).length;
+    const r = await p.cli(['submit', 'dead.sbatch'], { SLURM_CONF: dead });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sbatch refused .*dead\.sbatch[\s\S]*(Unable to contact slurm controller|Connection refused)/);
+    expect((await new Ledger(p.dir).entries()).length).toBe(before);
+  }, 60_000);
+
+  it('sbatch not on PATH: the login-node hint, exit 1', async () => {
+    await fs.writeFile(path.join(p.dir, 'x.sbatch'), '#!/bin/bash\necho hi\n');
+    const r = await p.cli(['submit', 'x.sbatch'], { PATH: '/usr/local/bin' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('sbatch not found: run this on a login node, or load Slurm (`module load slurm`)');
+  });
+
+  it('--sbatch-path runs a site wrapper instead', async () => {
+    const wrapper = path.join(p.dir, 'site-sbatch');
+    await fs.writeFile(wrapper, `#!/bin/bash\necho "$@" > ${path.join(p.dir, 'wrapper.args')}\nexec sbatch "$@"\n`, { mode: 0o755 });
+    await writeJob(p, 'wrapped.sbatch', []);
+    const id = await submit(p, 'wrapped.sbatch', ['--sbatch-path', wrapper]);
+    expect(await fs.readFile(path.join(p.dir, 'wrapper.args'), 'utf8')).toBe(`--parsable ${path.join(p.dir, 'wrapped.sbatch')}\n`);
+    await waitFor(p, id);
+  });
+});
