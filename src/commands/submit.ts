@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { readScriptFacts } from '../model/sbatch-script.js';
+import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
 import { sha256File } from '../util/hash-file.js';
@@ -17,10 +18,7 @@ interface SubmitFlags {
   sbatchPath?: string;
 }
 
-/** Reads an image's env hash from its labels; injected so tests and the SIF reader plug in. */
-export type ImageLabelReader = (image: string) => Promise<Record<string, string> | undefined>;
-
-export function register(program: Command, ctx: CliContext, readLabels?: ImageLabelReader): void {
+export function register(program: Command, ctx: CliContext): void {
   program
     .command('submit')
     .summary('submit a job script with sbatch and record it in .sifpack/runs.jsonl')
@@ -42,10 +40,10 @@ Examples:
   sifpack submit postprocess.sbatch --dependency afterok:4242
   JOB=$(sifpack submit train.sbatch) && sifpack status "$JOB"`,
     )
-    .action(async (file: string, flags: SubmitFlags, cmd: Command) => run(file, flags, cmd, ctx, readLabels));
+    .action(async (file: string, flags: SubmitFlags, cmd: Command) => run(file, flags, cmd, ctx));
 }
 
-export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext, readLabels?: ImageLabelReader): Promise<void> {
+export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
   const script = path.resolve(ctx.cwd, file);
@@ -68,7 +66,9 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
 
   // After sbatch accepted the job: record it. Hashing the image can take a
   // while for a big image, but a ledger line without it would be worth less.
-  const labels = image && imageThere && readLabels ? await readLabels(image).catch(() => undefined) : undefined;
+  // A stand-in or foreign file at the image path is not an error here: the
+  // ledger just records no env hash for it.
+  const labels = image && imageThere ? (await imageLabels(image, ctx.runner).catch(() => ({ labels: undefined }))).labels : undefined;
   await new Ledger(ctx.cwd).append({
     type: 'submit',
     jobId: submitted.jobId,

@@ -85,7 +85,22 @@ export function parseBind(value: string, where: string): Bind {
   if (!src.startsWith('/')) bad('SRC must be an absolute path');
   if (!dst!.startsWith('/')) bad('DST must be an absolute path');
   if (opt !== undefined && opt !== 'ro' && opt !== 'rw') bad(`"${opt}" is not ro or rw`);
+  // apptainer reads `-B a,b` as two binds, so a comma cannot be part of a path.
+  if (value.includes(',')) bad('apptainer splits binds at ",", so a path cannot hold one; pass each bind on its own');
+  if (/[\n\r]/.test(value)) bad('a path cannot hold a line break here');
   return { src, dst: dst!, readOnly: opt === 'ro' };
+}
+
+/**
+ * A value that goes on an `#SBATCH` line. sbatch reads those one line at a
+ * time, so a line break would end the directive and the rest would run as
+ * shell: refuse it.
+ */
+export function checkDirective(value: string, where: string): string {
+  if (/[\n\r\0]/.test(value)) {
+    throw new InputError(`${where}: ${JSON.stringify(value)} cannot hold a line break: it goes on an #SBATCH line`, { hint: 'give the value on one line' });
+  }
+  return value;
 }
 
 /** Where a setting came from, for messages: the flag, variable or file field. */
@@ -108,8 +123,10 @@ export function buildJob(input: JobInput): SlurmJob {
   if (!s.image) throw new InputError('no image: pass --image IMAGE.sif (or set image: in sifpack.yml)', { hint: 'build one with `sifpack build`' });
   if (!input.script) throw new InputError('no script given', { hint: 'sifpack sbatch SCRIPT.py [ARGS...] --image IMAGE.sif' });
   const array = input.array !== undefined ? checkArray(input.array, '--array') : undefined;
-  const jobName = s.jobName ?? path.basename(input.script).replace(/\.py$/, '');
-  if (/[\n\r]/.test(jobName)) throw new InputError(`${from(sources, 'jobName', '--job-name')}: a job name cannot hold a line break`);
+  const jobName = checkDirective(s.jobName ?? path.basename(input.script).replace(/\.py$/, ''), s.jobName !== undefined ? from(sources, 'jobName', '--job-name') : 'the job name (from SCRIPT; set one with --job-name)');
+  const line = (key: 'output' | 'chdir' | 'partition' | 'account' | 'qos', flag: string): string | undefined =>
+    s[key] === undefined ? undefined : checkDirective(s[key]!, from(sources, key, flag));
+  const [output, chdir, partition, account, qos] = [line('output', '--output'), line('chdir', '--chdir'), line('partition', '--partition'), line('account', '--account'), line('qos', '--qos')];
   return {
     script: input.script,
     args: input.args,
@@ -122,12 +139,12 @@ export function buildJob(input: JobInput): SlurmJob {
     ...(s.gpus ? { gpus: s.gpus } : {}),
     gpuRequest: s.gpuRequest,
     gpuVendor: s.gpuVendor,
-    ...(s.partition ? { partition: s.partition } : {}),
-    ...(s.account ? { account: s.account } : {}),
-    ...(s.qos ? { qos: s.qos } : {}),
+    ...(partition ? { partition } : {}),
+    ...(account ? { account } : {}),
+    ...(qos ? { qos } : {}),
     ...(array ? { array } : {}),
-    output: s.output ?? (array ? '%x_%A_%a.out' : '%x_%j.out'),
-    ...(s.chdir ? { chdir: s.chdir } : {}),
+    output: output ?? (array ? '%x_%A_%a.out' : '%x_%j.out'),
+    ...(chdir ? { chdir } : {}),
     binds: s.bind.map((b) => parseBind(b, from(sources, 'bind', '--bind'))),
     env: Object.entries(s.env),
     modules: s.module,

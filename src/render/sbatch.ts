@@ -5,28 +5,51 @@
  *   #!/bin/bash
  *   #SBATCH --job-name=train
  *   #SBATCH --output=%x_%j.out
+ *   #SBATCH --cpus-per-task=8
  *   #SBATCH --gres=gpu:1
  *   set -euo pipefail
+ *   set +u
  *   module load apptainer/1.3.4
+ *   set -u
  *   for v in SLURM_JOB_ID ...; do ... export "APPTAINERENV_$v=${!v}"; done
  *   export APPTAINERENV_SEED=42
+ *   export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-8}"
  *   srun apptainer exec --cleanenv --nv -B /scratch /abs/train.sif python train.py --lr 0.1
  *
- * Every value goes through shellQuote: sbatch reads quoted #SBATCH values the
- * way bash reads the rest, so what Python gets in sys.argv is what was typed.
+ * Every value goes through shellQuote. sbatch reads quoted #SBATCH values the
+ * way bash reads the rest, except that a backslash escapes the next character
+ * even inside single quotes, so directive values have theirs doubled first.
+ * What Python gets in sys.argv is what was typed.
  */
 import type { SlurmJob } from '../model/slurm-job.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
-/** Slurm's facts a job script may read; --cleanenv would hide them from the container. */
+/**
+ * Slurm's facts a job script may read; --cleanenv would hide them from the
+ * container. Job-wide values only: they are read in the batch step, so
+ * per-task ones (SLURM_PROCID, SLURM_LOCALID) would be wrong for every task
+ * but the first if someone added tasks, and are left out. The *_VISIBLE_DEVICES
+ * and GPU_DEVICE_ORDINAL lists keep the script on the GPUs Slurm gave it.
+ */
 export const SLURM_VARS = [
-  'SLURM_JOB_ID', 'SLURM_JOB_NAME', 'SLURM_JOB_NUM_NODES', 'SLURM_JOB_PARTITION', 'SLURM_SUBMIT_DIR',
+  'SLURM_JOB_ID', 'SLURM_JOB_NAME', 'SLURM_JOB_NUM_NODES', 'SLURM_JOB_NODELIST', 'SLURM_JOB_PARTITION', 'SLURM_SUBMIT_DIR', 'SLURM_RESTART_COUNT',
   'SLURM_ARRAY_JOB_ID', 'SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_MAX', 'SLURM_ARRAY_TASK_STEP',
-  'SLURM_CPUS_PER_TASK', 'SLURM_CPUS_ON_NODE', 'SLURM_NTASKS', 'SLURM_MEM_PER_NODE', 'SLURM_GPUS', 'SLURM_GPUS_ON_NODE', 'CUDA_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'TMPDIR',
+  'SLURM_CPUS_PER_TASK', 'SLURM_CPUS_ON_NODE', 'SLURM_NTASKS', 'SLURM_MEM_PER_NODE', 'SLURM_GPUS', 'SLURM_GPUS_ON_NODE',
+  'CUDA_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'TMPDIR',
 ] as const;
 
-const opt = (name: string, value: string | number) => `--${name}=${shellQuote(String(value))}`;
+/**
+ * One `#SBATCH` value. sbatch's own parser (not bash) reads these lines: it
+ * honours the same quotes, but takes a backslash as an escape even inside
+ * single quotes, so each one is doubled before quoting (checked with
+ * Slurm 22.05: `--job-name='a\\b'` gives the job name `a\b`).
+ */
+export function sbatchValue(value: string): string {
+  return shellQuote(value.replace(/\\/g, '\\\\'));
+}
+
+const opt = (name: string, value: string | number) => `--${name}=${sbatchValue(String(value))}`;
 
 /** The `#SBATCH` options, in a fixed order. */
 export function directives(job: SlurmJob): string[] {
@@ -53,10 +76,27 @@ export function execWords(job: SlurmJob): string[] {
   return words;
 }
 
-export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered {
-  const prefix = job.runtime === 'apptainer' ? 'APPTAINERENV_' : 'SINGULARITYENV_';
+/** What the job script cannot do as asked, said to the user rather than dropped. */
+export function sbatchWarnings(job: SlurmJob): string[] {
+  const prefix = envPrefix(job);
   const warnings: string[] = [];
-  if (!job.cleanenv && job.env.length) warnings.push(`without --cleanenv the host's environment reaches the container too; ${prefix}* still sets the --env variables`);
+  if (!job.cleanenv) warnings.push("without --cleanenv the host's environment (PYTHONPATH, LD_LIBRARY_PATH, conda's variables) reaches the container too");
+  if (job.array && !/%(\d*)a/.test(job.output)) warnings.push(`--output ${job.output} has no %a: every array task writes the same file`);
+  for (const [k] of job.env) {
+    if (k === 'HOME') warnings.push(`--env HOME is ignored: ${job.runtime} does not let ${prefix}HOME override HOME (its --home option does)`);
+    if (k === 'PATH') warnings.push(`--env PATH replaces the image's PATH inside the container, so \`python\` may no longer be the environment's`);
+  }
+  return warnings;
+}
+
+function envPrefix(job: SlurmJob): string {
+  return job.runtime === 'apptainer' ? 'APPTAINERENV_' : 'SINGULARITYENV_';
+}
+
+/** The job script for `job`; `version` is the sifpack version named in its header. */
+export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered {
+  const prefix = envPrefix(job);
+  const warnings = sbatchWarnings(job);
   const text = renderTemplate('job.sbatch.mustache', {
     version: opts.version,
     scriptShown: job.script.replace(/\s+/g, ' '),
@@ -69,6 +109,8 @@ export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered
     envPrefix: prefix,
     hasEnv: job.env.length > 0,
     envLines: job.env.map(([k, v]) => `${prefix}${k}=${shellQuote(v)}`),
+    // An integer (settings check it), so it needs no quoting inside "...".
+    cpusPerTask: job.cpusPerTask,
     gpuNote: job.gpus ? (job.gpuVendor === 'amd' ? '--rocm binds the host\'s ROCm driver stack into the container.' : '--nv binds the host\'s NVIDIA driver libraries into the container.') : undefined,
     execLine: shellJoin(execWords(job)),
   });

@@ -8,7 +8,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { Ledger } from '../../src/runtime/ledger.js';
+import { DataType } from '../../src/sif/layout.js';
+import { SifWriter } from '../../src/sif/writer.js';
 import { HOSTILE } from '../fixtures/hostile.js';
 import { type Project, makeProject, submit, waitFor, writeJob } from './slurm-harness.js';
 
@@ -36,6 +40,24 @@ describe('real Slurm: submit, status, logs', () => {
     expect(run.sbatchSha256).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(run.imageSha256).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(run.final).toMatchObject({ state: 'COMPLETED' });
+  });
+
+  it('the ledger records the env hash from the image labels (a real SIF) and the image sha256', async () => {
+    await fs.mkdir(path.join(p.dir, 'root/etc'), { recursive: true });
+    await fs.writeFile(path.join(p.dir, 'root/etc/os'), 'x\n');
+    execFileSync('mksquashfs', [path.join(p.dir, 'root'), path.join(p.dir, 'root.sqfs'), '-noappend', '-quiet']);
+    const w = await SifWriter.create(path.join(p.dir, 'labelled.sif'));
+    w.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify({ data: { attributes: { labels: { 'sifpack.env-hash': 'sha256:feedface' } } }, type: 'container' })), { name: 'inspect-metadata.json' });
+    await w.writePartition(createReadStream(path.join(p.dir, 'root.sqfs')), { arch: 'amd64' });
+    await w.finish();
+    const r = await p.cli(['sbatch', 'dump.py', '--image', 'labelled.sif', '-o', 'labelled.sbatch']);
+    expect(r.code).toBe(0);
+    const id = await submit(p, 'labelled.sbatch');
+    const run = (await new Ledger(p.dir).runs()).find((x) => x.jobId === id)!;
+    expect(run.envHash).toBe('sha256:feedface');
+    const { createHash } = await import('node:crypto');
+    expect(run.imageSha256).toBe(`sha256:${createHash('sha256').update(await fs.readFile(path.join(p.dir, 'labelled.sif'))).digest('hex')}`);
+    await waitFor(p, id);
   });
 
   it('--json prints { jobId, cluster }', async () => {
