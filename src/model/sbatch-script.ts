@@ -26,7 +26,8 @@ export function readScriptFacts(text: string): ScriptFacts {
     const d = /^#SBATCH\s+(?:--([a-z-]+)(?:[=\s]\s*(.*?))?|-([A-Za-z])\s*(.*?))\s*$/.exec(line);
     if (d) {
       const key = d[1] ?? SHORT[d[3]!] ?? d[3]!;
-      directives[key] = unquote((d[2] ?? d[4] ?? '').trim());
+      // sbatch's parser takes a backslash as an escape, even inside quotes.
+      directives[key] = unquote((d[2] ?? d[4] ?? '').trim()).replace(/\\(.)/g, '$1');
       continue;
     }
     if (!image && /\b(apptainer|singularity)\s+(exec|run)\b/.test(line)) {

@@ -16,63 +16,111 @@ import { HOSTILE } from '../fixtures/hostile.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
-
+const DOUBLES = path.join(ROOT, 'test/doubles/bin');
 
 const DUMP = `import json, os, sys
-out = {"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in ("SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SEED", "MSG", "HOST_SECRET")}}
+names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES", "SRUN_CPUS_PER_TASK", "SEED", "MSG", "HOST_SECRET", "PYTHONPATH")
+out = {"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in names}}
 with open("dump.json", "w", encoding="utf-8") as f:
     json.dump(out, f)
 `;
 
 let dir: string;
+let extraBin: string;
 beforeAll(async () => {
   dir = await tempDir();
   await fs.writeFile(path.join(dir, 'dump.py'), DUMP);
   await fs.writeFile(path.join(dir, 'image.sif'), 'not really a SIF: the double only checks it exists');
+  // A singularity double: the apptainer one with SingularityCE's prefix.
+  extraBin = path.join(dir, 'bin');
+  await fs.mkdir(extraBin);
+  const apptainer = await fs.readFile(path.join(DOUBLES, 'apptainer'), 'utf8');
+  await fs.writeFile(path.join(extraBin, 'singularity'), apptainer.replaceAll('APPTAINERENV_', 'SINGULARITYENV_').replace('apptainer.argv', 'singularity.argv'), { mode: 0o755 });
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+interface Dump {
+  argv: string[];
+  env: Record<string, string | null>;
+}
 
 async function renderAndRun(flags: Record<string, unknown>, args: string[], env: Record<string, string>, array?: string) {
   const { settings, sources } = resolveSettings({ flags: { image: 'image.sif', ...flags }, cwd: dir });
   const job = buildJob({ settings, sources, script: 'dump.py', args, cwd: dir, ...(array ? { array } : {}) });
   const script = path.join(dir, 'job.sbatch');
   await fs.writeFile(script, renderSbatch(job, { version: 'test' }).text, { mode: 0o755 });
-  await fs.rm(path.join(dir, 'module.argv'), { force: true });
+  for (const f of ['module.argv', 'dump.json', 'srun.argv', 'apptainer.argv', 'singularity.argv']) await fs.rm(path.join(dir, f), { force: true });
   await run('bash', [script], {
     cwd: dir,
-    env: { PATH: `${path.join(ROOT, 'test/doubles/bin')}:${process.env.PATH}`, HOME: dir, SIFPACK_RECORD: dir, HOST_SECRET: 'must-not-leak', ...env },
+    env: { PATH: `${extraBin}:${DOUBLES}:${process.env.PATH}`, HOME: dir, SIFPACK_RECORD: dir, HOST_SECRET: 'must-not-leak', PYTHONPATH: '/host/site-packages', ...env },
   });
-  const dump = JSON.parse(await fs.readFile(path.join(dir, 'dump.json'), 'utf8')) as { argv: string[]; env: Record<string, string | null> };
+  const dump = JSON.parse(await fs.readFile(path.join(dir, 'dump.json'), 'utf8')) as Dump;
   const argv = async (f: string) => (await fs.readFile(path.join(dir, f), 'utf8')).split('\0').slice(0, -1);
-  return { dump, apptainerArgv: await argv('apptainer.argv'), srunArgv: await argv('srun.argv'), job };
+  return { dump, runtimeArgv: await argv(`${job.runtime}.argv`), srunArgv: await argv('srun.argv'), job };
 }
 
-describe('a rendered job script run by real bash (recording doubles of srun, module and apptainer)', () => {
+describe('a rendered job script run by real bash, with recording doubles of srun, module and apptainer', () => {
   it('the Python process receives every hostile argument unchanged', async () => {
-    const { dump, apptainerArgv, srunArgv } = await renderAndRun({}, HOSTILE, { SLURM_JOB_ID: '77' });
+    const { dump, runtimeArgv, srunArgv } = await renderAndRun({}, HOSTILE, { SLURM_JOB_ID: '77' });
     expect(dump.argv).toEqual(HOSTILE);
-    expect(apptainerArgv.slice(0, 2)).toEqual(['exec', '--cleanenv']);
-    expect(apptainerArgv.slice(2, 5)).toEqual([path.join(dir, 'image.sif'), 'python', 'dump.py']);
-    expect(srunArgv[0]).toBe('apptainer');
+    expect(srunArgv).toEqual(['apptainer', 'exec', '--cleanenv', path.join(dir, 'image.sif'), 'python', 'dump.py', ...HOSTILE]);
+    expect(runtimeArgv).toEqual(srunArgv.slice(1));
   });
 
-  it('--cleanenv keeps the host out, but SLURM_ARRAY_TASK_ID, SLURM_JOB_ID and --env values get in', async () => {
-    const { dump } = await renderAndRun({ env: ['SEED=42', "MSG=it's $HOME; `id`"] }, [], { SLURM_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '7' }, '0-9');
-    expect(dump.env).toEqual({ SLURM_ARRAY_TASK_ID: '7', SLURM_JOB_ID: '77', SEED: '42', MSG: "it's $HOME; `id`", HOST_SECRET: null });
+  it('hostile arguments survive binds, GPUs, modules and env alongside them', async () => {
+    const { dump, runtimeArgv } = await renderAndRun({ bind: ['/tmp'], gpus: '1', module: ['m'], env: ['SEED=1'] }, HOSTILE, {});
+    expect(dump.argv).toEqual(HOSTILE);
+    expect(runtimeArgv.slice(0, 5)).toEqual(['exec', '--cleanenv', '--nv', '-B', '/tmp']);
+  });
+
+  it('--cleanenv keeps the host out, but SLURM_ARRAY_TASK_ID, the job ids, CPUs, GPUs and --env values get in', async () => {
+    const slurm = { SLURM_JOB_ID: '78', SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '7', SLURM_CPUS_PER_TASK: '4', CUDA_VISIBLE_DEVICES: '0,1' };
+    const { dump } = await renderAndRun({ env: ['SEED=42', "MSG=it's $HOME; `id`\nand ünï"] }, [], slurm, '0-9');
+    expect(dump.env).toEqual({ ...slurm, SRUN_CPUS_PER_TASK: null, SEED: '42', MSG: "it's $HOME; `id`\nand ünï", HOST_SECRET: null, PYTHONPATH: null });
+  });
+
+  it('--cpus-per-task is asked of srun again (SRUN_CPUS_PER_TASK), from the job or the rendered default', async () => {
+    // Without --cleanenv the double hands srun's whole environment to Python, so it shows what srun saw.
+    const fromJob = await renderAndRun({ cpusPerTask: '4', cleanenv: false }, [], { SLURM_CPUS_PER_TASK: '6' });
+    expect(fromJob.dump.env.SRUN_CPUS_PER_TASK).toBe('6');
+    const fallback = await renderAndRun({ cpusPerTask: '4', cleanenv: false }, [], {});
+    expect(fallback.dump.env.SRUN_CPUS_PER_TASK).toBe('4');
   });
 
   it('modules are loaded with their names as given, GPUs add --nv, binds are passed as -B', async () => {
-    const { apptainerArgv } = await renderAndRun({ module: ['apptainer/1.3.4', 'cuda 12'], gpus: '2', bind: ['/scratch', '/data:/in:ro'] }, ['x'], {});
-    expect(apptainerArgv.slice(0, 7)).toEqual(['exec', '--cleanenv', '--nv', '-B', '/scratch', '-B', '/data:/in:ro']);
+    const { runtimeArgv } = await renderAndRun({ module: ['apptainer/1.3.4', 'cuda 12'], gpus: '2', bind: ['/scratch', '/data:/in:ro'] }, ['x'], {});
+    expect(runtimeArgv.slice(0, 7)).toEqual(['exec', '--cleanenv', '--nv', '-B', '/scratch', '-B', '/data:/in:ro']);
     const modules = (await fs.readFile(path.join(dir, 'module.argv'), 'utf8')).split('\n').filter(Boolean).map((l) => l.split('\0').filter(Boolean));
     expect(modules).toEqual([['load', 'apptainer/1.3.4'], ['load', 'cuda 12']]);
   });
 
+  it('a module function that reads unset variables (as Lmod 9.2.4 does) does not trip set -u', async () => {
+    // bash imports BASH_FUNC_module%% as the function `module`, the way Slurm hands Lmod's to a job.
+    const lmodLike = '() {  : "$LD_PRELOAD"; printf \'%s\\0\' "$@" >> "$SIFPACK_RECORD/module.argv"; printf \'\\n\' >> "$SIFPACK_RECORD/module.argv"; }';
+    const { dump } = await renderAndRun({ module: ['apptainer'] }, ['ok'], { 'BASH_FUNC_module%%': lmodLike });
+    expect(dump.argv).toEqual(['ok']);
+    expect(await fs.readFile(path.join(dir, 'module.argv'), 'utf8')).toBe('load\0apptainer\0\n');
+  });
+
+  it('a failing module load stops the job before srun', async () => {
+    const failing = '() { echo "module: $2 not found" >&2; return 1; }';
+    await expect(renderAndRun({ module: ['nope'] }, [], { 'BASH_FUNC_module%%': failing })).rejects.toThrow(/module: nope not found/);
+    await expect(fs.access(path.join(dir, 'srun.argv'))).rejects.toThrow();
+  });
+
+  it('singularity: SINGULARITYENV_ carries the task id and --env values; --rocm for AMD', async () => {
+    const { dump, runtimeArgv, srunArgv } = await renderAndRun({ runtime: 'singularity', gpus: '1', gpuVendor: 'amd', env: ['SEED=9'] }, HOSTILE, { SLURM_ARRAY_TASK_ID: '7' }, '0-9');
+    expect(srunArgv[0]).toBe('singularity');
+    expect(runtimeArgv.slice(0, 3)).toEqual(['exec', '--cleanenv', '--rocm']);
+    expect(dump.argv).toEqual(HOSTILE);
+    expect(dump.env).toMatchObject({ SLURM_ARRAY_TASK_ID: '7', SEED: '9', HOST_SECRET: null });
+  });
+
   it('without --cleanenv the host environment reaches the script', async () => {
-    const { dump, apptainerArgv } = await renderAndRun({ cleanenv: false }, [], {});
-    expect(apptainerArgv).not.toContain('--cleanenv');
+    const { dump, runtimeArgv } = await renderAndRun({ cleanenv: false }, [], {});
+    expect(runtimeArgv).not.toContain('--cleanenv');
     expect(dump.env.HOST_SECRET).toBe('must-not-leak');
   });
 });

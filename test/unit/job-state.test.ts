@@ -71,3 +71,22 @@ describe('Slurm output readers', () => {
     ]);
   });
 });
+
+describe('readScriptFacts', async () => {
+  const { readScriptFacts } = await import('../../src/model/sbatch-script.js');
+  const { renderSbatch } = await import('../../src/render/sbatch.js');
+  const { buildJob } = await import('../../src/model/slurm-job.js');
+  const { resolveSettings } = await import('../../src/config/load.js');
+  it('reads back what the renderer wrote, backslashes and quotes included', () => {
+    const { settings, sources } = resolveSettings({ flags: { image: '/imgs/my image.sif', jobName: "a 'q' \\ b", output: 'out dir/%x_%j.out' }, cwd: '/w' });
+    const text = renderSbatch(buildJob({ settings, sources, script: 'x.py', args: [], cwd: '/w' }), { version: 't' }).text;
+    const facts = readScriptFacts(text);
+    expect(facts.directives['job-name']).toBe("a 'q' \\ b");
+    expect(facts.directives.output).toBe('out dir/%x_%j.out');
+    expect(facts.image).toBe('/imgs/my image.sif');
+  });
+  it('reads short options and a hand-written script', () => {
+    const facts = readScriptFacts('#!/bin/bash\n#SBATCH -J myjob\n#SBATCH -o logs/%j.txt\nsingularity exec /data/img.sif python run.py\n');
+    expect(facts).toEqual({ directives: { 'job-name': 'myjob', output: 'logs/%j.txt' }, image: '/data/img.sif' });
+  });
+});
