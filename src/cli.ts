@@ -7,8 +7,10 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
+import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
+import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
@@ -17,7 +19,7 @@ import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
@@ -86,6 +88,13 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // `sifpack ... | head` closes the pipe early: that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const ctx: CliContext = {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { RuntimeFailure, ToolNotFoundError } from '../errors.js';
 
 /** What a finished process gave back. */
@@ -30,6 +31,8 @@ export interface StreamOptions extends RunOptions {
   onLine: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Aborting kills the child (SIGTERM, then SIGKILL after a grace period). */
   signal?: AbortSignal;
+  /** Piped into the child's stdin (e.g. a tar stream into mksquashfs). */
+  stdin?: Readable;
 }
 
 export interface ProcessRunner {
@@ -70,7 +73,18 @@ export class NodeProcessRunner implements ProcessRunner {
 
   stream(command: string, args: readonly string[], options: StreamOptions): Promise<{ code: number; signal: NodeJS.Signals | null }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      let stdinError: Error | undefined;
+      if (options.stdin && child.stdin) {
+        const input = options.stdin;
+        // A child that exits early closes the pipe (EPIPE); its exit code tells why.
+        child.stdin.on('error', () => undefined);
+        input.on('error', (e: Error) => {
+          stdinError = e;
+          child.kill('SIGTERM');
+        });
+        input.pipe(child.stdin);
+      }
       const split = (stream: 'stdout' | 'stderr') => {
         let rest = '';
         return {
@@ -88,8 +102,8 @@ export class NodeProcessRunner implements ProcessRunner {
       };
       const out = split('stdout');
       const err = split('stderr');
-      child.stdout.on('data', out.data).on('end', out.end);
-      child.stderr.on('data', err.data).on('end', err.end);
+      child.stdout?.on('data', out.data).on('end', out.end);
+      child.stderr?.on('data', err.data).on('end', err.end);
       let killTimer: NodeJS.Timeout | undefined;
       const abort = () => {
         child.kill('SIGTERM');
@@ -103,7 +117,8 @@ export class NodeProcessRunner implements ProcessRunner {
       child.on('close', (code, sig) => {
         options.signal?.removeEventListener('abort', abort);
         if (killTimer) clearTimeout(killTimer);
-        resolve({ code: code ?? 128, signal: sig });
+        if (stdinError) reject(stdinError);
+        else resolve({ code: code ?? 128, signal: sig });
       });
     });
   }

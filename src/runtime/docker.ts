@@ -1,0 +1,114 @@
+/**
+ * The Docker engine through dockerode (DOCKER_HOST honoured, so Podman's
+ * Docker-compatible socket works too). One small interface, so workflows
+ * take an engine as an argument and tests can pass the real one.
+ */
+import Docker from 'dockerode';
+import type { Readable } from 'node:stream';
+import { InputError, RuntimeFailure } from '../errors.js';
+import type { ImageConfig } from '../sif/rootfs-metadata.js';
+import { readBuildStream } from './docker-build-stream.js';
+
+export interface ImageInfo {
+  id: string;
+  config: ImageConfig;
+  /** Go arch name: amd64, arm64, ... */
+  architecture: string;
+  os: string;
+  size: number;
+}
+
+export interface BuildOptions {
+  tag: string;
+  labels: Record<string, string>;
+  onLine: (line: string) => void;
+  /** The build containers' network (`none` where the engine has no bridge); default: the engine's. */
+  network?: string;
+  signal?: AbortSignal;
+}
+
+export interface DockerEngine {
+  inspectImage(ref: string): Promise<ImageInfo | undefined>;
+  /** Creates a container (never started), hands its flattened filesystem to `use`, removes it on every path. */
+  withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Builds an image from a tar context; resolves with the image id, rejects on the build's own errors. */
+  build(context: Readable, opts: BuildOptions): Promise<string>;
+  /** Streams `docker save` of an image. */
+  save(ref: string): Promise<Readable>;
+  removeImage(ref: string): Promise<void>;
+}
+
+function engineError(err: unknown, what: string): RuntimeFailure {
+  const e = err as { code?: string; message?: string; statusCode?: number; json?: { message?: string } };
+  if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
+    return new RuntimeFailure(`cannot reach the Docker engine (${e.code}) to ${what}`, { hint: 'start Docker, or point DOCKER_HOST at its socket (Podman: unix://$XDG_RUNTIME_DIR/podman/podman.sock)' });
+  }
+  return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
+}
+
+export class DockerodeEngine implements DockerEngine {
+  readonly docker: Docker;
+  constructor(docker: Docker = new Docker()) {
+    this.docker = docker;
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      return { id: i.Id, config: i.Config as ImageConfig, architecture: i.Architecture, os: i.Os, size: i.Size };
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw engineError(err, `inspect ${ref}`);
+    }
+  }
+
+  async withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    let container: Docker.Container;
+    try {
+      // Never started: the entrypoint only has to be non-empty for create to accept it.
+      container = await this.docker.createContainer({ Image: ref, Entrypoint: ['/sifpack-export'], Cmd: [], NetworkDisabled: true, Labels: { 'sifpack.export': '1' }, HostConfig: { NetworkMode: 'none' } });
+    } catch (err) {
+      throw engineError(err, `create a container from ${ref}`);
+    }
+    const remove = () => container.remove({ force: true }).catch(() => undefined);
+    const onAbort = () => void remove();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const stream = (await container.export()) as unknown as Readable;
+      return await use(stream);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await remove();
+    }
+  }
+
+  async build(context: Readable, opts: BuildOptions): Promise<string> {
+    let stream: Readable;
+    try {
+      stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: opts.tag, labels: opts.labels, rm: true, forcerm: true, ...(opts.network ? { networkmode: opts.network } : {}), ...(opts.signal ? { abortSignal: opts.signal } : {}) })) as unknown as Readable;
+    } catch (err) {
+      throw engineError(err, 'start the build');
+    }
+    const { imageId } = await readBuildStream(stream, opts.onLine);
+    return imageId;
+  }
+
+  async save(ref: string): Promise<Readable> {
+    try {
+      return (await this.docker.getImage(ref).get()) as unknown as Readable;
+    } catch (err) {
+      throw engineError(err, `save ${ref}`);
+    }
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    await this.docker.getImage(ref).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+/** Fails with exit 2 when the image is not in the engine. */
+export async function requireImage(engine: DockerEngine, ref: string): Promise<ImageInfo> {
+  const info = await engine.inspectImage(ref);
+  if (!info) throw new InputError(`no image ${ref} in the Docker engine`, { hint: '`docker images` lists them; build or pull it first' });
+  return info;
+}

@@ -1,0 +1,140 @@
+/**
+ * What apptainer expects in a root filesystem besides the image's own files:
+ * /.singularity.d/ (environment scripts sourced in order, the actions that
+ * exec/run/shell/start/test go through, the runscript, labels, the def file),
+ * the compatibility symlinks, and a few files and mount points the runtime
+ * binds over. Pure: from the image's config to a list of entries.
+ */
+import { shellJoin, shellQuote } from '../render/shell-quote.js';
+
+/** The parts of a Docker image config that matter here (docker inspect's Config). */
+export interface ImageConfig {
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  WorkingDir?: string;
+  Labels?: Record<string, string> | null;
+  User?: string;
+}
+
+export type MetaEntry =
+  | { type: 'file'; path: string; mode: number; content: string }
+  | { type: 'directory'; path: string; mode: number }
+  | { type: 'symlink'; path: string; target: string };
+
+const sh = (body: string) => `#!/bin/sh\n${body}`;
+
+const SOURCE_ENV = `for script in /.singularity.d/env/*.sh; do
+    if [ -f "$script" ]; then
+        . "$script"
+    fi
+done
+`;
+
+/** `export NAME='value'` lines for the image's ENV: values are literal, Docker already expanded them. */
+export function dockerEnvScript(env: readonly string[]): string {
+  const lines = env
+    .map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) return undefined;
+      const name = kv.slice(0, eq);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return undefined;
+      return `export ${name}=${shellQuote(kv.slice(eq + 1))}`;
+    })
+    .filter((l): l is string => l !== undefined);
+  return sh(`# The Docker image's ENV.\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
+}
+
+/** The runscript: ENTRYPOINT then CMD, with arguments replacing CMD, as `docker run` does. */
+export function runscript(cfg: ImageConfig): string {
+  const ep = cfg.Entrypoint ?? [];
+  const cmd = cfg.Cmd ?? [];
+  const cd = cfg.WorkingDir ? `cd ${shellQuote(cfg.WorkingDir)} 2>/dev/null || true\n` : '';
+  if (ep.length === 0 && cmd.length === 0) return sh(`${cd}exec /bin/sh "$@"\n`);
+  if (ep.length === 0) return sh(`# CMD, replaced by any arguments given.\n${cd}if [ $# -gt 0 ]; then\n    exec "$@"\nfi\nexec ${shellJoin(cmd)}\n`);
+  return sh(`# ENTRYPOINT, with CMD as default arguments that given arguments replace.\n${cd}if [ $# -gt 0 ]; then\n    exec ${shellJoin(ep)} "$@"\nfi\nexec ${shellJoin([...ep, ...cmd])}\n`);
+}
+
+/** labels.json: string values, as apptainer writes them. */
+export function labelsJson(labels: Record<string, string>): string {
+  return `${JSON.stringify(labels, null, '\t')}\n`;
+}
+
+/** Every entry the converter adds, in the order it adds them (parents first). */
+export function rootfsMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>): MetaEntry[] {
+  const file = (path: string, content: string, mode = 0o755): MetaEntry => ({ type: 'file', path, mode, content });
+  const dir = (path: string, mode = 0o755): MetaEntry => ({ type: 'directory', path, mode });
+  return [
+    dir('.singularity.d'),
+    dir('.singularity.d/env'),
+    dir('.singularity.d/actions'),
+    // --nv / --rocm bind the host's GPU libraries here; 99-base.sh puts it on LD_LIBRARY_PATH.
+    dir('.singularity.d/libs'),
+    file('.singularity.d/env/01-base.sh', sh('# Base environment: nothing to set for a converted Docker image.\n')),
+    file('.singularity.d/env/10-docker2singularity.sh', dockerEnvScript(cfg.Env ?? [])),
+    file('.singularity.d/env/90-environment.sh', sh('# Custom environment shell code should follow\n')),
+    file('.singularity.d/env/95-apps.sh', sh('# SCIF apps: images converted by sifpack have none.\n')),
+    file(
+      '.singularity.d/env/99-base.sh',
+      sh(`if [ -z "\${LD_LIBRARY_PATH:-}" ]; then
+    LD_LIBRARY_PATH="/.singularity.d/libs"
+else
+    LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/.singularity.d/libs"
+fi
+PS1="Apptainer> "
+export LD_LIBRARY_PATH PS1
+`),
+    ),
+    file(
+      '.singularity.d/env/99-runtimevars.sh',
+      sh(`# PATH changes asked for at run time (--env PREPEND_PATH=..., APPEND_PATH=..., PATH=...).
+if [ -n "\${SING_USER_DEFINED_PREPEND_PATH:-}" ]; then
+    PATH="\${SING_USER_DEFINED_PREPEND_PATH}:\${PATH}"
+fi
+if [ -n "\${SING_USER_DEFINED_APPEND_PATH:-}" ]; then
+    PATH="\${PATH}:\${SING_USER_DEFINED_APPEND_PATH}"
+fi
+if [ -n "\${SING_USER_DEFINED_PATH:-}" ]; then
+    PATH="\${SING_USER_DEFINED_PATH}"
+fi
+unset SING_USER_DEFINED_PREPEND_PATH SING_USER_DEFINED_APPEND_PATH SING_USER_DEFINED_PATH
+export PATH
+`),
+    ),
+    file('.singularity.d/actions/exec', sh(`${SOURCE_ENV}\nexec "$@"\n`)),
+    file('.singularity.d/actions/run', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/runscript ]; then\n    exec /.singularity.d/runscript "$@"\nfi\necho "No runscript found, running /bin/sh"\nexec /bin/sh "$@"\n`)),
+    file('.singularity.d/actions/shell', sh(`${SOURCE_ENV}\nif [ -x /bin/bash ]; then\n    exec /bin/bash --norc "$@"\nfi\nexec /bin/sh "$@"\n`)),
+    file('.singularity.d/actions/start', sh(`${SOURCE_ENV}\nexec /.singularity.d/startscript "$@"\n`)),
+    file('.singularity.d/actions/test', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/test ]; then\n    exec /.singularity.d/test "$@"\nfi\necho "No test script found in this image"\nexit 0\n`)),
+    file('.singularity.d/runscript', runscript(cfg)),
+    file('.singularity.d/startscript', sh('')),
+    file('.singularity.d/labels.json', labelsJson(labels), 0o644),
+    file('.singularity.d/Singularity', deffile, 0o644),
+    { type: 'symlink', path: 'singularity', target: '.singularity.d/runscript' },
+    { type: 'symlink', path: 'environment', target: '.singularity.d/env/90-environment.sh' },
+    { type: 'symlink', path: '.exec', target: '.singularity.d/actions/exec' },
+    { type: 'symlink', path: '.run', target: '.singularity.d/actions/run' },
+    { type: 'symlink', path: '.shell', target: '.singularity.d/actions/shell' },
+    { type: 'symlink', path: '.test', target: '.singularity.d/actions/test' },
+  ];
+}
+
+/** Mount points and files the runtime binds over; added when the image lacks them. */
+export const REQUIRED_PATHS: MetaEntry[] = [
+  { type: 'directory', path: 'dev', mode: 0o755 },
+  { type: 'directory', path: 'proc', mode: 0o555 },
+  { type: 'directory', path: 'sys', mode: 0o555 },
+  { type: 'directory', path: 'tmp', mode: 0o1777 },
+  { type: 'directory', path: 'var', mode: 0o755 },
+  { type: 'directory', path: 'var/tmp', mode: 0o1777 },
+  { type: 'directory', path: 'home', mode: 0o755 },
+  { type: 'directory', path: 'root', mode: 0o700 },
+  { type: 'directory', path: 'etc', mode: 0o755 },
+  { type: 'file', path: 'etc/hosts', mode: 0o644, content: '' },
+  { type: 'file', path: 'etc/resolv.conf', mode: 0o644, content: '' },
+];
+
+/** Paths of the image the converter replaces (docker export leaves its own /.dockerenv too). */
+export function isReplaced(p: string): boolean {
+  return p === '.dockerenv' || p === '.singularity.d' || p.startsWith('.singularity.d/') || ['singularity', 'environment', '.exec', '.run', '.shell', '.test'].includes(p);
+}
