@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
+import * as buildCommand from './commands/build.js';
 import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
@@ -19,7 +20,7 @@ import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

@@ -43,6 +43,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', description: 'what builds the image' },
   { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)' },
   { key: 'tmpdir', type: pth, description: 'scratch space for builds (APPTAINER_TMPDIR)' },
+  { key: 'docker-network', type: str, description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
   // sbatch
   { key: 'image', type: pth, description: 'the .sif image jobs run in' },
   { key: 'runtime', type: en('apptainer', 'singularity'), default: 'apptainer', description: 'container runtime on the compute nodes' },
@@ -82,6 +83,7 @@ export interface Settings {
   builder: 'auto' | 'apptainer' | 'singularity' | 'docker';
   fakeroot?: boolean;
   tmpdir?: string;
+  dockerNetwork?: string;
   image?: string;
   runtime: 'apptainer' | 'singularity';
   jobName?: string;

@@ -130,6 +130,23 @@ export function testImports(spec: EnvironmentSpec): { imports: string[]; guessed
   return { imports, guessed, skipped };
 }
 
+/**
+ * The build's content hash: everything that decides what the image holds —
+ * the env (normalised) or its lock, the prefix's records and path for --from-prefix,
+ * the preset's data, the base image, the template and sifpack versions — and
+ * nothing else (not paths, not dates, not which builder). Equal hash, same
+ * image: the build can be skipped.
+ */
+export function buildHash(input: { labels: [string, string][]; preset: Preset; baseImage: string }): string {
+  const { file: _file, ...presetData } = input.preset;
+  const identity = {
+    labels: input.labels.filter(([k]) => ['sifpack.env-hash', 'sifpack.lock-hash', 'sifpack.prefix-hash', 'sifpack.prefix-path', 'sifpack.template-version', 'sifpack.version'].includes(k)),
+    preset: presetData,
+    baseImage: input.baseImage,
+  };
+  return sha256(JSON.stringify(identity));
+}
+
 /** Builds the recipe. Throws InputError for inputs no image can be made from. */
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
@@ -155,7 +172,9 @@ export function buildRecipe(input: RecipeInput): Recipe {
       throw new InputError(`--from-prefix ${envPrefix}: the path holds whitespace, which an Apptainer %files line cannot express`, { hint: 'move or symlink-free copy the env to a path without spaces, or build without --from-prefix' });
     }
     files.push({ source: envPrefix, dest: envPrefix });
-    labels.push(['sifpack.env-hash', envHash(spec)], ['sifpack.prefix-hash', source.recordsDigest]);
+    // The path is part of the image: the env sits there, so the same records
+    // at another path are another build.
+    labels.push(['sifpack.env-hash', envHash(spec)], ['sifpack.prefix-hash', source.recordsDigest], ['sifpack.prefix-path', envPrefix]);
   }
   labels.push(
     ['sifpack.env-name', envName],
@@ -164,6 +183,7 @@ export function buildRecipe(input: RecipeInput): Recipe {
     ['sifpack.template-version', TEMPLATE_VERSION],
     ['sifpack.version', input.sifpackVersion],
   );
+  labels.push(['sifpack.build-hash', buildHash({ labels, preset, baseImage })]);
 
   const environment: [string, string][] = [
     ['PATH', `${envPrefix}/bin:$PATH`],

@@ -24,7 +24,8 @@ LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e
       "sifpack.preset"="cuda" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04" \
       "sifpack.template-version"="1" \
-      "sifpack.version"="0.1.0"
+      "sifpack.version"="0.1.0" \
+      "sifpack.build-hash"="sha256:3d1ff419cbd2914068287671b4e99913e48387435862467db0798d9039c5b0c6"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'

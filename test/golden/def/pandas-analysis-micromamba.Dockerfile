@@ -23,7 +23,8 @@ LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e
       "sifpack.preset"="micromamba" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-debian12-slim" \
       "sifpack.template-version"="1" \
-      "sifpack.version"="0.1.0"
+      "sifpack.version"="0.1.0" \
+      "sifpack.build-hash"="sha256:581dba019df4ab9a087fe7ce9cb31df2fcc2d48d454d7df5393d3771fd4067e1"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'

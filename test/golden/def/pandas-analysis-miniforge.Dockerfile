@@ -22,7 +22,8 @@ LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
       "sifpack.template-version"="1" \
-      "sifpack.version"="0.1.0"
+      "sifpack.version"="0.1.0" \
+      "sifpack.build-hash"="sha256:75482ebc851fa905a70a686fa7d0c9e9699924fe343bd899eca8858056f004a6"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'

@@ -1,0 +1,49 @@
+/**
+ * Build progress on stderr: on a terminal, one line that updates in place
+ * with a spinner and the current step; otherwise (batch jobs, CI, logs)
+ * plain timestamped lines, every one kept.
+ */
+import type { Output } from './context.js';
+
+const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+export class Progress {
+  private frame = 0;
+  private current = '';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly started = Date.now();
+
+  constructor(private readonly out: Output & { isTTY?: boolean; columns?: number }, private readonly quiet = false) {}
+
+  private get tty(): boolean {
+    return !!this.out.isTTY;
+  }
+
+  /** A step or an output line of the builder. */
+  update(line: string): void {
+    if (this.quiet || !line.trim()) return;
+    if (!this.tty) {
+      const t = new Date().toISOString().slice(11, 19);
+      this.out.write(`[${t}] ${line}\n`);
+      return;
+    }
+    this.current = line.replace(/\s+/g, ' ').trim();
+    this.draw();
+    this.timer ??= setInterval(() => this.draw(), 100);
+  }
+
+  private draw(): void {
+    const secs = ((Date.now() - this.started) / 1000).toFixed(0);
+    const width = Math.max(20, (this.out.columns ?? 80) - 12);
+    const text = this.current.length > width ? `${this.current.slice(0, width - 1)}…` : this.current;
+    this.frame = (this.frame + 1) % FRAMES.length;
+    this.out.write(`\r\x1b[K${FRAMES[this.frame]} ${secs}s ${text}`);
+  }
+
+  /** Clears the live line (before a final message or an error). */
+  done(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.tty && this.current) this.out.write('\r\x1b[K');
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * `sifpack build`: one recipe, built by whatever the user has — apptainer or
+ * singularity on the cluster, a Docker engine on a workstation — and never
+ * rebuilt when an image with the same content hash is already there.
+ */
+import { createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
+import type { Recipe } from '../model/recipe.js';
+import { type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/apptainer.js';
+import { type ContextDir, type ContextFile, packContext } from '../runtime/build-context.js';
+import type { DockerEngine } from '../runtime/docker.js';
+import { imageLabels } from '../runtime/image-labels.js';
+import type { ProcessRunner } from '../runtime/process.js';
+import { renderDef } from '../render/def.js';
+import { renderDockerfile } from '../render/dockerfile.js';
+import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { sha256File } from '../util/hash-file.js';
+import { convertImage } from './convert.js';
+
+export type BuilderChoice = 'auto' | 'apptainer' | 'singularity' | 'docker';
+
+export interface BuildRequest {
+  /** The recipe; absent when a hand-edited definition file is built as it is. */
+  recipe?: Recipe;
+  /** A hand-edited definition file to build instead of rendering one (apptainer only; no cache). */
+  defFile?: string;
+  /** The image's name: the env's, or the def file's. */
+  name: string;
+  output: string;
+  builder: BuilderChoice;
+  tag?: string;
+  dockerArchive?: string;
+  fakeroot?: boolean;
+  tmpdir?: string;
+  force: boolean;
+  /** The Docker build's network mode (`none` on engines without a bridge). */
+  dockerNetwork?: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  sifpackVersion: string;
+  signal?: AbortSignal;
+  onLine: (line: string) => void;
+  onInfo: (message: string) => void;
+}
+
+export interface BuildResult {
+  image: string;
+  sha256: string;
+  hash: string;
+  builder: 'apptainer' | 'singularity' | 'docker';
+  cached: boolean;
+  seconds: number;
+  tag?: string;
+  warnings: string[];
+}
+
+export function labelOf(recipe: Recipe, key: string): string {
+  return recipe.labels.find(([k]) => k === key)?.[1] ?? '';
+}
+
+/** Which builder to use, and why (said to the user). */
+export async function chooseBuilder(
+  choice: BuilderChoice,
+  runner: ProcessRunner,
+  engine: () => Promise<DockerEngine | undefined>,
+  env: NodeJS.ProcessEnv,
+): Promise<{ kind: 'apptainer'; runtime: RuntimeInfo; why: string } | { kind: 'docker'; engine: DockerEngine; why: string }> {
+  if (choice === 'apptainer' || choice === 'singularity') {
+    const rt = await detectRuntime(runner, choice, env);
+    if (!rt) throw new RuntimeFailure(`${choice} not found on PATH`, { hint: `load it (\`module load ${choice}\`), or use --builder docker on a machine with Docker` });
+    return { kind: 'apptainer', runtime: rt, why: `${rt.flavour} ${rt.version} (asked for)` };
+  }
+  if (choice === 'auto') {
+    const rt = await detectRuntime(runner, 'auto', env);
+    if (rt) return { kind: 'apptainer', runtime: rt, why: `${rt.flavour} ${rt.version} found on PATH` };
+  }
+  const e = await engine();
+  if (!e) {
+    throw new RuntimeFailure(choice === 'docker' ? 'no Docker engine answers' : 'nothing to build with: no apptainer or singularity on PATH, and no Docker engine answers', {
+      hint: 'on a cluster: `module load apptainer`; on a workstation: start Docker (or set DOCKER_HOST, e.g. to Podman\'s socket)',
+    });
+  }
+  return { kind: 'docker', engine: e, why: choice === 'docker' ? `Docker engine at ${env.DOCKER_HOST ?? 'the default socket'} (asked for)` : `no apptainer or singularity on PATH; Docker engine at ${env.DOCKER_HOST ?? 'the default socket'}` };
+}
+
+/** The build hash an existing SIF carries, if any. */
+async function existingHash(file: string, runner: ProcessRunner): Promise<string | undefined> {
+  const there = await fs.stat(file).then((s) => s.isFile(), () => false);
+  if (!there) return undefined;
+  try {
+    return (await imageLabels(file, runner)).labels?.['sifpack.build-hash'];
+  } catch {
+    return undefined; // not a SIF we can read: rebuild (with --force)
+  }
+}
+
+/**
+ * The recipe as a Docker build sees it: the env file and locks sit at the
+ * context's top under their in-image names, the prefix under `prefix/`.
+ */
+export function forDockerContext(recipe: Recipe): Recipe {
+  if (recipe.source.kind !== 'env-file') return recipe;
+  return { ...recipe, files: recipe.files.map((f) => ({ ...f, source: path.posix.basename(f.dest) })) };
+}
+
+/** The Docker build context: Dockerfile, the env file and locks, or the prefix under `prefix/`. */
+export function dockerContext(recipe: Recipe, dockerfile: string): { files: ContextFile[]; dirs: ContextDir[] } {
+  const files: ContextFile[] = [{ name: 'Dockerfile', data: dockerfile }];
+  const dirs: ContextDir[] = [];
+  const src = recipe.source;
+  if (src.kind === 'env-file') {
+    for (const f of [src.envFile, src.lock, src.pipLock]) if (f) files.push({ name: f.name, data: f.text });
+  } else {
+    dirs.push({ name: 'prefix', source: src.hostPath });
+  }
+  return { files, dirs };
+}
+
+/** The recipe for a def file kept under .sifpack/build: %files from absolute paths. */
+function forDefIn(recipe: Recipe, cwd: string): Recipe {
+  return {
+    ...recipe,
+    files: recipe.files.map((f) => {
+      const source = path.isAbsolute(f.source) ? f.source : path.resolve(cwd, f.source);
+      if (/\s/.test(source)) throw new InputError(`${source}: the path holds whitespace, which a %files line cannot express`, { hint: 'build from a directory whose path has no spaces, or use --builder docker' });
+      return { ...f, source };
+    }),
+  };
+}
+
+async function writeArchive(stream: Readable, target: string, force: boolean): Promise<void> {
+  await refuseOverwrite(target, { force, forceFlag: '--force' });
+  const tmp = tempPathFor(target);
+  try {
+    await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function buildImage(req: BuildRequest, runner: ProcessRunner, engine: () => Promise<DockerEngine | undefined>): Promise<BuildResult> {
+  const started = Date.now();
+  const { recipe } = req;
+  if (!recipe && !req.defFile) throw new Error('buildImage: a recipe or a definition file is needed');
+  const hash = recipe ? labelOf(recipe, 'sifpack.build-hash') : '';
+  const warnings: string[] = [];
+  const interrupted = () => new SifpackError('build interrupted; nothing written', EXIT.interrupted);
+
+  // Cache: an output SIF that already carries this hash is this build.
+  if (!req.force && recipe && !req.defFile) {
+    const have = await existingHash(req.output, runner);
+    if (have === hash) {
+      return { image: req.output, sha256: await sha256File(req.output), hash, builder: 'apptainer', cached: true, seconds: (Date.now() - started) / 1000, warnings };
+    }
+    if (await fs.stat(req.output).then(() => true, () => false)) {
+      throw new InputError(`${req.output} exists and was built from something else${have ? ` (build hash ${have.slice(7, 19)}…, this one ${hash.slice(7, 19)}…)` : ''}`, { hint: 'pass --force to replace it, or -o another path' });
+    }
+  } else if (!req.force) {
+    await refuseOverwrite(req.output);
+  }
+
+  const picked = await chooseBuilder(req.builder, runner, engine, req.env);
+  req.onInfo(`builder: ${picked.why}`);
+
+  if (picked.kind === 'apptainer') {
+    let defFile = req.defFile;
+    if (!defFile && recipe) {
+      // The def file goes where its %files paths were computed from, under .sifpack/.
+      const dir = path.join(req.cwd, '.sifpack', 'build');
+      await fs.mkdir(dir, { recursive: true });
+      defFile = path.join(dir, `${req.name}.def`);
+      const { text } = renderDef(forDefIn(recipe, req.cwd), { version: req.sifpackVersion, defName: path.basename(defFile) });
+      await fs.writeFile(defFile, text);
+    }
+    const logFile = path.join(req.cwd, '.sifpack', 'build', `${path.basename(req.output)}.log`);
+    await fs.mkdir(path.dirname(logFile), { recursive: true });
+    const res = await buildWithApptainer(runner, {
+      runtime: picked.runtime,
+      defFile: defFile!,
+      output: req.output,
+      ...(req.fakeroot !== undefined ? { fakeroot: req.fakeroot } : {}),
+      ...(req.tmpdir ? { tmpdir: req.tmpdir } : {}),
+      env: req.env,
+      onLine: req.onLine,
+      logFile,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    warnings.push(...res.warnings);
+    return { image: req.output, sha256: await sha256File(req.output), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
+  }
+
+  if (!recipe) throw new InputError(`${req.defFile}: a definition file needs apptainer or singularity to build`, { hint: 'give environment.yml (or --from-prefix) to build through Docker' });
+  const docker = picked.engine;
+  const tag = req.tag ?? `sifpack/${req.name.toLowerCase().replace(/[^a-z0-9._-]/g, '-')}:${hash.slice(7, 19)}`;
+  const existing = req.force ? undefined : await docker.inspectImage(tag);
+  if (existing && existing.config.Labels?.['sifpack.build-hash'] === hash) {
+    req.onInfo(`Docker image ${tag} already has this build hash: not rebuilding it`);
+  } else {
+    const dockerRecipe = forDockerContext(recipe);
+    const dockerfile = renderDockerfile(dockerRecipe, { version: req.sifpackVersion });
+    warnings.push(...dockerfile.warnings);
+    const ctx = dockerContext(dockerRecipe, dockerfile.text);
+    req.onInfo(`building ${tag} with the Docker engine`);
+    await docker.build(packContext(ctx.files, ctx.dirs), {
+      tag,
+      labels: {}, // the Dockerfile's LABEL carries them: no second set of layers
+      onLine: req.onLine,
+      ...(req.dockerNetwork ? { network: req.dockerNetwork } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    }).catch((err: unknown) => {
+      if (req.signal?.aborted) throw interrupted();
+      throw err;
+    });
+  }
+  if (req.dockerArchive) {
+    req.onInfo(`saving ${tag} to ${req.dockerArchive} (docker save format)`);
+    await writeArchive(await docker.save(tag), path.resolve(req.cwd, req.dockerArchive), req.force);
+  }
+  // The SIF: apptainer's own conversion when it is here, else sifpack's converter.
+  const rt = await detectRuntime(runner, 'auto', req.env);
+  if (rt) {
+    req.onInfo(`converting with ${rt.flavour} build ${path.basename(req.output)} docker-daemon://${tag}`);
+    const tmp = `${tempPathFor(req.output)}.sif`;
+    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, onLine: req.onLine, ...(req.signal ? { signal: req.signal } : {}) });
+    if (res.code !== 0) {
+      await fs.rm(tmp, { force: true });
+      throw new RuntimeFailure(`${rt.flavour} build from docker-daemon://${tag} failed (exit ${res.code})`);
+    }
+    await fs.rename(tmp, req.output);
+  } else {
+    req.onInfo(`converting ${tag} to ${path.basename(req.output)} with sifpack's converter (no apptainer here)`);
+    await convertImage(docker, runner, {
+      image: tag,
+      output: req.output,
+      compression: 'gzip',
+      force: true,
+      sifpackVersion: req.sifpackVersion,
+      labels: Object.fromEntries(recipe.labels),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+  }
+  return { image: req.output, sha256: await sha256File(req.output), hash, builder: 'docker', cached: false, seconds: (Date.now() - started) / 1000, tag, warnings };
+}
