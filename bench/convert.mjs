@@ -13,7 +13,7 @@
  *   npm run build && DOCKER_HOST=unix://... node bench/convert.mjs IMAGE [RUNS]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { promises as fs, readFileSync, statfsSync } from 'node:fs';
+import { promises as fs, readFileSync, readdirSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,22 +40,28 @@ function measure(cmd, env = {}) {
     const child = spawn('bash', ['-c', cmd], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
     let peakDisk = 0;
     const rss = new Map();
+    /** The child and its descendants, read from /proc in-process (no pgrep: it would cost CPU). */
+    const tree = () => {
+      const parent = new Map();
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          parent.set(pid, stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        } catch {
+          /* gone */
+        }
+      }
+      const out = new Set([String(child.pid)]);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const [pid, ppid] of parent) if (out.has(ppid) && !out.has(pid)) (out.add(pid), (grew = true));
+      }
+      return [...out];
+    };
     const sample = () => {
       peakDisk = Math.max(peakDisk, usedBytes() - disk0);
-      let pids = [String(child.pid)];
-      try {
-        const kids = execFileSync('pgrep', ['-P', String(child.pid)]).toString().split('\n').filter(Boolean);
-        pids = pids.concat(kids, kids.flatMap((p) => {
-          try {
-            return execFileSync('pgrep', ['-P', p]).toString().split('\n').filter(Boolean);
-          } catch {
-            return [];
-          }
-        }));
-      } catch {
-        /* none */
-      }
-      for (const pid of pids) {
+      for (const pid of tree()) {
         try {
           const st = readFileSync(`/proc/${pid}/status`, 'utf8');
           const name = /Name:\s+(\S+)/.exec(st)?.[1] ?? '?';
@@ -66,7 +72,7 @@ function measure(cmd, env = {}) {
         }
       }
     };
-    const timer = setInterval(sample, 100);
+    const timer = setInterval(sample, 250);
     child.on('close', (code) => {
       clearInterval(timer);
       sample();

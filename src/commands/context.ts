@@ -48,3 +48,6 @@ export async function settingsFor(cmd: Command, ctx: CliContext, flags: Record<s
     cwd: ctx.cwd,
   });
 }
+
+/** Commander's collector for repeatable options (`--bind A --bind B`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -15,7 +15,7 @@ import type { Rendered } from '../render/template.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
 
 interface DefFlags {
   lock?: string;
@@ -29,7 +29,6 @@ interface DefFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command, ctx: CliContext): void {
   program

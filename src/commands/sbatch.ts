@@ -7,7 +7,7 @@ import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
 
 interface SbatchFlags {
   image?: string;
@@ -34,7 +34,6 @@ interface SbatchFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command, ctx: CliContext): void {
   program

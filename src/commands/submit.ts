@@ -8,7 +8,7 @@ import { readScriptFacts } from '../model/sbatch-script.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
-import { sha256File } from '../util/hash-file.js';
+import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { slurmFor } from './slurm-context.js';
 
@@ -76,7 +76,7 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
     sbatch: script,
     sbatchSha256: `sha256:${createHash('sha256').update(text).digest('hex')}`,
     image: image ?? null,
-    imageSha256: image && imageThere ? await sha256File(image) : null,
+    imageSha256: image && imageThere ? await cachedSha256(image, ctx.cwd) : null,
     envHash: labels?.['sifpack.env-hash'] ?? null,
     output: facts.directives.output ?? null,
     workDir,

@@ -17,7 +17,7 @@ import type { ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
-import { sha256File } from '../util/hash-file.js';
+import { cachedSha256 } from '../util/hash-cache.js';
 import { convertImage } from './convert.js';
 
 export type BuilderChoice = 'auto' | 'apptainer' | 'singularity' | 'docker';
@@ -155,7 +155,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   if (!req.force && recipe && !req.defFile) {
     const have = await existingHash(req.output, runner);
     if (have === hash) {
-      return { image: req.output, sha256: await sha256File(req.output), hash, builder: 'apptainer', cached: true, seconds: (Date.now() - started) / 1000, warnings };
+      return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: 'apptainer', cached: true, seconds: (Date.now() - started) / 1000, warnings };
     }
     if (await fs.stat(req.output).then(() => true, () => false)) {
       throw new InputError(`${req.output} exists and was built from something else${have ? ` (build hash ${have.slice(7, 19)}…, this one ${hash.slice(7, 19)}…)` : ''}`, { hint: 'pass --force to replace it, or -o another path' });
@@ -191,7 +191,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       ...(req.signal ? { signal: req.signal } : {}),
     });
     warnings.push(...res.warnings);
-    return { image: req.output, sha256: await sha256File(req.output), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
+    return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
   }
 
   if (!recipe) throw new InputError(`${req.defFile}: a definition file needs apptainer or singularity to build`, { hint: 'give environment.yml (or --from-prefix) to build through Docker' });
@@ -244,5 +244,5 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       ...(req.signal ? { signal: req.signal } : {}),
     });
   }
-  return { image: req.output, sha256: await sha256File(req.output), hash, builder: 'docker', cached: false, seconds: (Date.now() - started) / 1000, tag, warnings };
+  return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: 'docker', cached: false, seconds: (Date.now() - started) / 1000, tag, warnings };
 }

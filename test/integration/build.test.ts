@@ -112,6 +112,33 @@ describe('sifpack build --builder docker (real engine)', () => {
     expect(tags.trim()).toBe('');
   }, 120_000);
 
+  it('Ctrl-C during the Docker build: exit 130, no image file, no temp file, no tag', async () => {
+    const big = path.join(dir, 'envs', 'bigenv');
+    await makePrefix(big);
+    const { randomBytes } = await import('node:crypto');
+    for (let i = 0; i < 20; i++) await fs.writeFile(path.join(big, 'lib', `blob${i}.bin`), randomBytes(10 * 2 ** 20));
+    const out = path.join(dir, 'interrupted');
+    await fs.mkdir(out);
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../e2e/cli.js');
+    const child = spawn(process.execPath, [CLI, 'build', '--from-prefix', big, '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--tag', 'sifpack-test/interrupted:1'], { cwd: out, env: { ...process.env, ...env } });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    await new Promise<void>((res) => {
+      const t = setInterval(() => {
+        if (stderr.includes('with the Docker engine')) {
+          clearInterval(t);
+          setTimeout(res, 300);
+        }
+      }, 20);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
+    expect(code).toBe(130);
+    expect((await fs.readdir(out)).filter((f) => !f.startsWith('.sifpack'))).toEqual([]);
+    expect(docker('images', '-q', 'sifpack-test/interrupted:1').trim()).toBe('');
+  }, 120_000);
+
   it('a definition file cannot go through Docker: exit 2', async () => {
     await fs.writeFile(path.join(dir, 'mine.def'), 'Bootstrap: docker\nFrom: x:1\n');
     const r = await sifpack(['build', 'mine.def', '--builder', 'docker'], { cwd: dir, env });
