@@ -65,7 +65,6 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)" },
   // slurm commands, for sites with wrappers
   { key: 'sbatch-path', type: str, default: 'sbatch', description: 'the sbatch command' },
-  { key: 'squeue-path', type: str, default: 'squeue', description: 'the squeue command' },
   { key: 'sacct-path', type: str, default: 'sacct', description: 'the sacct command' },
   { key: 'scontrol-path', type: str, default: 'scontrol', description: 'the scontrol command' },
 ];
@@ -103,7 +102,6 @@ export interface Settings {
   module: string[];
   cleanenv: boolean;
   sbatchPath: string;
-  squeuePath: string;
   sacctPath: string;
   scontrolPath: string;
 }

@@ -10,7 +10,6 @@ import { SACCT_FIELDS, parseParsable, parseSacct, parseScontrolJobs } from './sl
 
 export interface SlurmPaths {
   sbatch: string;
-  squeue: string;
   sacct: string;
   scontrol: string;
 }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSif, requirePrimaryPartition } from '../../src/sif/reader.js';
-import { sifpack } from '../e2e/cli.js';
+import { interruptWhen, sifpack } from '../e2e/cli.js';
 import { ROOT, service, tempDir } from '../helpers.js';
 
 let dir: string;
@@ -119,21 +119,7 @@ describe('sifpack build --builder docker (real engine)', () => {
     for (let i = 0; i < 20; i++) await fs.writeFile(path.join(big, 'lib', `blob${i}.bin`), randomBytes(10 * 2 ** 20));
     const out = path.join(dir, 'interrupted');
     await fs.mkdir(out);
-    const { spawn } = await import('node:child_process');
-    const { CLI } = await import('../e2e/cli.js');
-    const child = spawn(process.execPath, [CLI, 'build', '--from-prefix', big, '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--tag', 'sifpack-test/interrupted:1'], { cwd: out, env: { ...process.env, ...env } });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    await new Promise<void>((res) => {
-      const t = setInterval(() => {
-        if (stderr.includes('with the Docker engine')) {
-          clearInterval(t);
-          setTimeout(res, 300);
-        }
-      }, 20);
-    });
-    child.kill('SIGINT');
-    const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? -1)));
+    const { code } = await interruptWhen(['build', '--from-prefix', big, '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--tag', 'sifpack-test/interrupted:1'], 'with the Docker engine', 300, { cwd: out, env });
     expect(code).toBe(130);
     expect((await fs.readdir(out)).filter((f) => !f.startsWith('.sifpack'))).toEqual([]);
     expect(docker('images', '-q', 'sifpack-test/interrupted:1').trim()).toBe('');
