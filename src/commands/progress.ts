@@ -34,7 +34,7 @@ export class Progress {
 
   private draw(): void {
     const secs = ((Date.now() - this.started) / 1000).toFixed(0);
-    const width = Math.max(20, (this.out.columns ?? 80) - 12);
+    const width = Math.max(20, (this.out.columns || 80) - 12); // 0 columns = unknown (no window size)
     const text = this.current.length > width ? `${this.current.slice(0, width - 1)}…` : this.current;
     this.frame = (this.frame + 1) % FRAMES.length;
     this.out.write(`\r\x1b[K${FRAMES[this.frame]} ${secs}s ${text}`);

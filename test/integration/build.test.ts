@@ -158,6 +158,21 @@ describe('sifpack build with apptainer (recording double of apptainer 1.3.4)', (
     expect((await fs.readFile(path.join(dir, 'apptainer-build.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(1);
   });
 
+  it('on a terminal, progress is one line redrawn with a spinner; in a log, timestamped lines', async () => {
+    const d = path.join(dir, 'appt-tty');
+    await fs.mkdir(d);
+    await fs.copyFile(path.join(ROOT, 'examples/array-sweep/environment.yml'), path.join(d, 'environment.yml'));
+    const cli = path.join(ROOT, 'dist', 'cli.js');
+    // util-linux `script` gives the CLI a real pseudo-terminal as stderr.
+    const tty = execFileSync('script', ['-qec', `${process.execPath} ${cli} build --tmpdir ${d}`, '/dev/null'], { cwd: d, env: { ...process.env, ...doubleEnv() } }).toString();
+    expect(tty).toMatch(/\r\x1b\[K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] \d+s INFO: Running post scriptlet/);
+    expect(tty).not.toMatch(/^\[\d\d:\d\d:\d\d\]/m);
+    await fs.rm(path.join(d, 'sweep.sif'));
+    const log = await sifpack(['build', '--tmpdir', d], { cwd: d, env: doubleEnv() });
+    expect(log.stderr).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: {4}Running post scriptlet$/m);
+    expect(log.stderr).not.toContain('\x1b[K');
+  });
+
   it('a failed apptainer build: the FATAL and solver lines, the log path, exit 1, no image', async () => {
     const d = path.join(dir, 'appt-fail');
     await fs.mkdir(d);
