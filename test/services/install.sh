@@ -4,7 +4,7 @@
 # debootstrap for an offline base image. Idempotent; needs root (CI is root).
 set -euo pipefail
 
-PACKAGES=(docker.io slurm-wlm docker-registry apache2-utils squashfs-tools squashfs-tools-ng siftool debootstrap busybox-static curl ca-certificates)
+PACKAGES=(docker.io slurm-wlm docker-registry apache2-utils squashfs-tools squashfs-tools-ng siftool debootstrap busybox-static curl ca-certificates bsdutils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
