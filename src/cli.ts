@@ -49,9 +49,12 @@ export function buildProgram(ctx: CliContext): Command {
   program.addHelpText(
     'after',
     `
-Examples:
+Examples (the pipeline, one step at a time):
   sifpack export -n analysis --from-history -o environment.yml --lock environment.lock
-  sifpack export --help
+  sifpack build environment.yml --lock environment.lock -o analysis.sif
+  sifpack sbatch analyze.py data.csv --image analysis.sif --time 30 --mem 4G -o analyze.sbatch
+  sifpack submit analyze.sbatch && sifpack status
+  sifpack COMMAND --help      # every command's options and examples
 
 Exit codes: 0 success, 1 failure, 2 usage or input error.`,
   );

@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadPreset } from '../config/presets.js';
+import { checkPinned, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { InputError } from '../errors.js';
@@ -128,10 +128,7 @@ export async function recipeFromInputs(
 export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, { base: flags.base, baseImage: flags.baseImage, format: flags.format, defs: flags.defs });
-  if (settings.baseImage) {
-    const { checkPinned } = await import('../config/presets.js');
-    checkPinned(settings.baseImage, '--base-image');
-  }
+  if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;
   const { recipe } = await recipeFromInputs(
