@@ -84,6 +84,17 @@ export interface ApptainerBuildRequest {
 
 const prefixVar = (rt: RuntimeInfo) => (rt.flavour === 'apptainer' ? 'APPTAINER' : 'SINGULARITY');
 
+/** The path itself, or its closest existing parent (the cache dir may not exist yet). */
+async function nearestExisting(p: string): Promise<string> {
+  let cur = path.resolve(p);
+  while (!(await fs.stat(cur).then(() => true, () => false))) {
+    const up = path.dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  return cur;
+}
+
 /** Checks scratch space and returns the environment the build runs with. */
 export async function preflight(req: ApptainerBuildRequest): Promise<{ env: NodeJS.ProcessEnv; args: string[]; warnings: string[] }> {
   const v = prefixVar(req.runtime);
@@ -103,13 +114,15 @@ export async function preflight(req: ApptainerBuildRequest): Promise<{ env: Node
   if (probe.freeBytes < min) {
     throw new RuntimeFailure(`only ${formatBytes(probe.freeBytes)} free in ${tmpdir}; a build unpacks the whole image there`, { hint: `set ${tmpVar} (or --tmpdir) to a roomier filesystem` });
   }
-  const cache = req.env[cacheVar] ?? path.join(req.env.HOME ?? os.homedir(), `.${req.runtime.flavour}`, 'cache');
-  const cacheProbe = await probeScratch(path.dirname(cache)).catch(() => undefined);
+  // The layer cache goes to --tmpdir too when it is given and the variable is
+  // not set: home directories on clusters are small and often on quota.
+  const cache = req.env[cacheVar] ?? (req.tmpdir ? path.join(tmpdir, `${req.runtime.flavour}-cache`) : path.join(req.env.HOME ?? os.homedir(), `.${req.runtime.flavour}`, 'cache'));
+  const cacheProbe = await probeScratch(await nearestExisting(cache)).catch(() => undefined);
   if (cacheProbe && cacheProbe.freeBytes < min) {
     warnings.push(`only ${formatBytes(cacheProbe.freeBytes)} free for the layer cache ${cache}; set ${cacheVar} to scratch space if the build runs out of room`);
   }
   const fakeroot = needFakeroot(req.runtime, req.uid ?? process.getuid?.() ?? 0, req.fakeroot);
-  const env = { ...req.env, [tmpVar]: tmpdir };
+  const env = { ...req.env, [tmpVar]: tmpdir, [cacheVar]: cache };
   return { env, args: ['build', ...(fakeroot ? ['--fakeroot'] : [])], warnings };
 }
 

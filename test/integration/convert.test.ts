@@ -179,6 +179,17 @@ describe('sifpack convert (real Docker engine)', () => {
   });
 });
 
+describe('sifpack convert --compression', () => {
+  it.each(['zstd', 'xz'])('%s: the squashfs inside says so, and unsquashfs reads it', async (algo) => {
+    const out = path.join(dir, `busybox-${algo}.sif`);
+    const r = await sifpack(['convert', service('SIFPACK_TEST_BUSYBOX_IMAGE'), '-o', out, '--compression', algo], { env });
+    expect(r.code).toBe(0);
+    const off = String(requirePrimaryPartition(await readSif(out)).descriptor.offset);
+    expect(execFileSync('unsquashfs', ['-s', '-o', off, out]).toString()).toMatch(new RegExp(`Compression ${algo}`));
+    expect(execFileSync('unsquashfs', ['-o', off, '-cat', out, '.singularity.d/env/99-base.sh']).toString()).toContain('/.singularity.d/libs');
+  });
+});
+
 describe('sifpack convert: bad input, faults, Ctrl-C, memory', () => {
   it('an image the engine does not have: exit 2', async () => {
     const r = await sifpack(['convert', 'sifpack-test/nope:0', '-o', path.join(dir, 'nope.sif')], { env });

@@ -51,6 +51,8 @@ function buildCall(args: (string | RegExp)[], stderr: string, code: number, writ
     result: { stderr, code },
     effect: async (argv, opts) => {
       expect(opts?.env?.APPTAINER_TMPDIR).toBe(dir);
+      // --tmpdir given, APPTAINER_CACHEDIR not set: the cache goes to scratch too
+      expect(opts?.env?.APPTAINER_CACHEDIR).toBe(path.join(dir, 'apptainer-cache'));
       expect(opts?.cwd).toBe(dir);
       if (writeImage) await fs.writeFile(argv.at(-2)!, 'SIF_MAGIC...');
     },
@@ -99,6 +101,7 @@ describe('apptainer build, with a recording double of apptainer 1.3', () => {
     const runner = new RecordingRunner(
       [{ command: '/opt/bin/singularity', args: ['build', '--fakeroot', TMP_SIF, path.join(dir, 'analysis.def')], result: {}, effect: async (argv, opts) => {
         expect(opts?.env?.SINGULARITY_TMPDIR).toBe(dir);
+        expect(opts?.env?.SINGULARITY_CACHEDIR).toBe(path.join(dir, 'singularity-cache'));
         await fs.writeFile(argv.at(-2)!, 'x');
       } }],
       ['/opt/bin/singularity'],
@@ -117,6 +120,18 @@ describe('apptainer build, with a recording double of apptainer 1.3', () => {
     expect(err.exitCode).toBe(EXIT.interrupted);
     expect(await leftovers()).toEqual([]);
     await expect(fs.stat(path.join(dir, 'analysis.sif'))).rejects.toThrow();
+  });
+
+  it('a CACHEDIR the user set is kept', async () => {
+    const runner = new RecordingRunner(
+      [{ command: '/usr/bin/apptainer', args: ['build', TMP_SIF, path.join(dir, 'analysis.def')], result: {}, effect: async (argv, opts) => {
+        expect(opts?.env?.APPTAINER_CACHEDIR).toBe('/scratch/me/cache');
+        await fs.writeFile(argv.at(-2)!, 'x');
+      } }],
+      ['/usr/bin/apptainer'],
+    );
+    await buildWithApptainer(runner, request({ env: { HOME: dir, APPTAINER_CACHEDIR: '/scratch/me/cache' } }).req);
+    runner.assertDone();
   });
 
   it('a missing --tmpdir is an input error naming the variable to set', async () => {
