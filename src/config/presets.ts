@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import type { Preset } from '../model/recipe.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
@@ -109,11 +109,6 @@ export async function loadPreset(name: string, dirs: readonly string[]): Promise
     });
   }
   const text = await fs.readFile(hit.file, 'utf8');
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (err) {
-    throw new InputError(`${hit.file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYamlFile(text, hit.file);
   return parsePreset(name, raw, hit.file);
 }

@@ -14,6 +14,7 @@
  *     OMP_NUM_THREADS: "1"
  */
 import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 
@@ -47,11 +48,7 @@ function asStringList(value: unknown, where: string): string[] {
  * line is accepted and dropped: it is a path on somebody else's machine.
  */
 export function parseEnvironmentYaml(text: string, file: string): EnvironmentSpec {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new InputError(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-  }
-  const raw: unknown = doc.toJS() ?? {};
+  const raw: unknown = parseYamlFile(text, file) ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
     throw new InputError(`${file}: expected a mapping with name, channels, dependencies`);
   }
