@@ -5,6 +5,7 @@
  * into it; nothing here touches the disk.
  */
 import { createHash } from 'node:crypto';
+import { checkPinned } from '../config/presets.js';
 import { InputError } from '../errors.js';
 import { type EnvironmentSpec, renderEnvironmentYaml } from './environment.js';
 import { guessedImport, importName } from './import-names.js';
@@ -150,6 +151,7 @@ export function buildHash(input: { labels: [string, string][]; preset: Preset; b
 /** Builds the recipe. Throws InputError for inputs no image can be made from. */
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
+  if (input.baseImage) checkPinned(input.baseImage, '--base-image');
   const baseImage = input.baseImage ?? preset.image;
   const envName = spec.name ?? 'env';
   const labels: [string, string][] = [];
