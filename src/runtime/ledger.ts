@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RuntimeFailure } from '../errors.js';
+import { makeStateDir } from '../util/atomic-write.js';
 
 export const LEDGER_DIR = '.sifpack';
 export const LEDGER_FILE = 'runs.jsonl';
@@ -50,10 +51,10 @@ export class Ledger {
 
   /** Appends one entry as one line. */
   async append(entry: LedgerEntry): Promise<void> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await makeStateDir(path.dirname(this.file));
     let handle: fs.FileHandle | undefined;
     try {
-      handle = await fs.open(this.file, 'a+');
+      handle = await fs.open(this.file, 'a+', 0o644);
       const { size } = await handle.stat();
       let lead = '';
       if (size > 0) {

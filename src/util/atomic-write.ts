@@ -73,6 +73,17 @@ export function writeFailure(target: string, err: unknown): RuntimeFailure {
   }
 }
 
+/**
+ * Creates a directory sifpack keeps state in (.sifpack/, build dirs), never
+ * group- or world-writable whatever the umask: a shared project directory must
+ * not let others rewrite the ledger or the cache.
+ */
+export async function makeStateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  const st = await fs.stat(dir);
+  if (st.mode & 0o022 && st.uid === process.getuid?.()) await fs.chmod(dir, st.mode & ~0o022 & 0o7777);
+}
+
 /** Fails with exit 2 when `target` exists and `force` is not set. */
 export async function refuseOverwrite(target: string, opts: WriteOptions = {}): Promise<void> {
   if (opts.force) return;
