@@ -1,5 +1,5 @@
 /** `sifpack build`: build the image with apptainer, singularity or Docker; skip what is already built. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -10,30 +10,28 @@ import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
+/** The settings build takes; their flags, help and types come from the settings table. */
+const TAKES = ['base', 'base-image', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
+
+/** build's own options, which are not settings. */
 interface BuildFlags {
   lock?: string;
   fromPrefix?: string;
-  base?: string;
-  baseImage?: string;
-  defs?: string[];
-  builder?: BuilderChoice;
   output?: string;
   tag?: string;
   dockerArchive?: string;
-  fakeroot?: boolean;
-  tmpdir?: string;
   force?: boolean;
   json?: boolean;
 }
 
-
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('build')
     .summary('build the image (apptainer, singularity or Docker); skips an identical one')
     .description(
@@ -43,19 +41,14 @@ export function register(program: Command, ctx: CliContext): void {
         'already carries this build\'s content hash (env or lock, preset, base image,\n' +
         'sifpack version) is not rebuilt: an unchanged rebuild takes about a second.',
     )
-    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
+    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml');
+  addSettings(cmd, TAKES);
+  cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
-    .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
-    .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
-    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
-    .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
-    .option('--fakeroot', 'build with --fakeroot')
-    .option('--no-fakeroot', 'never pass --fakeroot')
-    .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)')
     .option('-f, --force', 'rebuild even if an identical image exists, and overwrite')
     .option('--json', 'print { image, sha256, hash, builder, cached, seconds }')
     .addHelpText(
@@ -95,18 +88,11 @@ async function isDefFile(file: string): Promise<boolean> {
 export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
-  const { settings } = await settingsFor(cmd, ctx, {
-    base: flags.base,
-    baseImage: flags.baseImage,
-    defs: flags.defs,
-    builder: flags.builder,
-    fakeroot: flags.fakeroot,
-    tmpdir: flags.tmpdir,
-  });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
-  if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
+  if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image')) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);

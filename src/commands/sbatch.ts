@@ -1,5 +1,5 @@
 /** `sifpack sbatch`: write the job script that runs a Python script in the image. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildJob } from '../model/slurm-job.js';
@@ -7,36 +7,22 @@ import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 
+/** The settings sbatch takes; their flags, help and types come from the settings table. */
+const TAKES = ['image', 'job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'gpu-vendor', 'partition', 'account', 'qos', 'output', 'chdir', 'bind', 'env', 'module', 'runtime', 'cleanenv'] as const;
+
+/** sbatch's own options, which are not settings. */
 interface SbatchFlags {
-  image?: string;
-  jobName?: string;
-  time?: string;
-  mem?: string;
-  cpusPerTask?: string;
-  gpus?: string;
-  gpuRequest?: string;
-  gpuVendor?: string;
-  partition?: string;
-  account?: string;
-  qos?: string;
   array?: string;
-  output?: string;
-  chdir?: string;
-  bind?: string[];
-  env?: string[];
-  module?: string[];
-  runtime?: string;
-  cleanenv?: boolean;
   file?: string;
   force?: boolean;
   json?: boolean;
 }
 
-
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('sbatch')
     .summary('write the Slurm job script that runs SCRIPT in the image')
     .description(
@@ -46,26 +32,10 @@ export function register(program: Command, ctx: CliContext): void {
         'newlines). Arguments that start with - go after `--`.',
     )
     .argument('<SCRIPT>', 'the Python script to run (a path as the job will see it)')
-    .argument('[ARGS...]', 'arguments for the script (put them after -- if they start with -)')
-    .option('--image <IMAGE.sif>', 'the image to run in')
-    .option('-J, --job-name <NAME>', 'job name (default: the script name)')
-    .option('-t, --time <LIMIT>', 'time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS')
-    .option('--mem <SIZE>', 'memory per node: 500M, 4G, ...')
-    .option('-c, --cpus-per-task <N>', 'CPUs per task')
-    .option('--gpus <N>', 'GPUs (adds --nv, or --rocm with gpu-vendor: amd)')
-    .addOption(new Option('--gpu-request <HOW>', 'how the site asks for GPUs').choices(['gres', 'gpus']))
-    .addOption(new Option('--gpu-vendor <VENDOR>', 'GPU vendor').choices(['nvidia', 'amd']))
-    .option('-p, --partition <NAME>', 'partition')
-    .option('-A, --account <NAME>', 'account to charge')
-    .option('--qos <NAME>', 'quality of service')
+    .argument('[ARGS...]', 'arguments for the script (put them after -- if they start with -)');
+  addSettings(cmd, TAKES);
+  cmd
     .option('-a, --array <SPEC>', 'job array: 0-99, 1,3,5, 0-99%10, 0-15:4')
-    .option('--output <PATTERN>', 'job output file (default %x_%j.out, arrays %x_%A_%a.out)')
-    .option('-D, --chdir <DIR>', 'working directory of the job')
-    .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
-    .option('-e, --env <NAME=VALUE>', 'set a variable in the container (repeatable)', collect)
-    .option('-m, --module <NAME>', 'module to load first (repeatable)', collect)
-    .addOption(new Option('--runtime <NAME>', 'container runtime on the nodes').choices(['apptainer', 'singularity']))
-    .option('--no-cleanenv', "let the host's environment into the container")
     .option('-o, --file <FILE>', 'write the job script here instead of stdout')
     .option('-f, --force', 'overwrite an existing file')
     .option('--json', 'print { "file": ..., "job": ... }')
@@ -86,26 +56,7 @@ with --cleanenv, and --env NAME=VALUE as NAME.`,
 
 export async function run(script: string, args: string[], flags: SbatchFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings, sources } = await settingsFor(cmd, ctx, {
-    image: flags.image,
-    jobName: flags.jobName,
-    time: flags.time,
-    mem: flags.mem,
-    cpusPerTask: flags.cpusPerTask,
-    gpus: flags.gpus,
-    gpuRequest: flags.gpuRequest,
-    gpuVendor: flags.gpuVendor,
-    partition: flags.partition,
-    account: flags.account,
-    qos: flags.qos,
-    output: flags.output,
-    chdir: flags.chdir,
-    bind: flags.bind,
-    env: flags.env,
-    module: flags.module,
-    runtime: flags.runtime,
-    cleanenv: flags.cleanenv === false ? false : undefined,
-  });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   const job = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);

@@ -9,17 +9,21 @@ import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
 import { cachedSha256 } from '../util/hash-cache.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { slurmFor } from './slurm-context.js';
 
+/** The settings submit takes; their flags, help and types come from the settings table. */
+const TAKES = ['sbatch-path'] as const;
+
+/** submit's own options, which are not settings. */
 interface SubmitFlags {
   dependency?: string;
   json?: boolean;
-  sbatchPath?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('submit')
     .summary('submit a job script with sbatch and record it in .sifpack/runs.jsonl')
     .description(
@@ -28,9 +32,10 @@ export function register(program: Command, ctx: CliContext): void {
         'the image it runs and its sha256, and the env hash from the image labels, so\n' +
         'a result can be traced to the exact image and environment later.',
     )
-    .argument('<FILE>', 'the job script (from `sifpack sbatch`, or your own)')
+    .argument('<FILE>', 'the job script (from `sifpack sbatch`, or your own)');
+  addSettings(cmd, TAKES);
+  cmd
     .option('--dependency <DEP>', 'start only after other jobs, e.g. afterok:123 or afterok:123:124')
-    .option('--sbatch-path <CMD>', 'the sbatch command (for sites that wrap it)')
     .option('--json', 'print { "jobId": ..., "cluster": ... }')
     .addHelpText(
       'after',
@@ -45,7 +50,7 @@ Examples:
 
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
+  const { settings } = await settingsFor(cmd, ctx, TAKES);
   const script = path.resolve(ctx.cwd, file);
   let text: string;
   try {

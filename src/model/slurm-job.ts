@@ -108,8 +108,11 @@ function from(sources: Sources, key: keyof Settings, flag: string): string {
   return sources[key] ?? flag;
 }
 
+/** The settings a job is made of. */
+export type JobSettings = Pick<Settings, 'image' | 'runtime' | 'jobName' | 'time' | 'mem' | 'cpusPerTask' | 'gpus' | 'gpuRequest' | 'gpuVendor' | 'partition' | 'account' | 'qos' | 'output' | 'chdir' | 'bind' | 'env' | 'module' | 'cleanenv'>;
+
 export interface JobInput {
-  settings: Settings;
+  settings: JobSettings;
   sources: Sources;
   script: string;
   args: string[];
