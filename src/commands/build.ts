@@ -60,10 +60,47 @@ Examples:
   sifpack build --from-prefix ~/miniforge3/envs/analysis --builder docker
   sifpack build train.yml --base cuda --tmpdir /scratch/$USER/tmp
   sifpack build my-edited.def -o custom.sif             # your own definition file, apptainer only
+  sifpack build analysis.sif environment.yml            # apptainer's order works too
 
 Ctrl-C stops the builder, removes temporary files and partial images, exit 130.`,
     )
-    .action(async (input: string, flags: BuildFlags, cmd: Command) => run(input, flags, cmd, ctx));
+    // apptainer's order (`build OUT.sif SOURCE`) arrives as two arguments: see buildArguments.
+    .allowExcessArguments(true)
+    .action(async (_input: string, flags: BuildFlags, cmd: Command) => {
+      const { input, output } = buildArguments(cmd.args, flags.output);
+      return run(input, { ...flags, ...(output !== undefined ? { output } : {}) }, cmd, ctx);
+    });
+}
+
+/**
+ * `build [ENV_FILE|DEF_FILE]`, and apptainer's `build IMAGE.sif SOURCE` too:
+ * people who know apptainer type the image first.
+ */
+export function buildArguments(args: readonly string[], output: string | undefined): { input: string; output?: string } {
+  const [first = 'environment.yml', second, ...more] = args;
+  if (second === undefined) {
+    if (first.endsWith('.sif')) {
+      throw new InputError(`${first} is an image: build reads an environment.yml or a definition file and writes the image`, { hint: `sifpack build environment.yml -o ${first}` });
+    }
+    return { input: first, ...(output !== undefined ? { output } : {}) };
+  }
+  if (more.length === 0 && first.endsWith('.sif')) {
+    if (output !== undefined && path.resolve(output) !== path.resolve(first)) {
+      throw new InputError(`two images to write: ${first} (apptainer's order) and -o ${output}`, { hint: `give one: sifpack build ${second} -o ${first}` });
+    }
+    return { input: second, output: first };
+  }
+  throw new InputError(`too many arguments: ${args.join(' ')}; build takes one ENV_FILE or DEF_FILE`, {
+    hint: first.endsWith('.sif') ? `sifpack build ${second} -o ${first}` : `sifpack build ${first}${second.endsWith('.sif') ? ` -o ${second}` : ''}`,
+  });
+}
+
+/** A Dockerfile (what `def --format docker` writes), by name or by its first instruction. */
+async function isDockerfile(file: string): Promise<boolean> {
+  if (/^(Dockerfile|Containerfile)(\..*)?$|\.(Dockerfile|Containerfile)$/i.test(path.basename(file))) return true;
+  const head = await fs.readFile(file, 'utf8').then((t) => t.slice(0, 4096), () => '');
+  const first = head.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  return !!first && /^(FROM|ARG)\s/i.test(first);
 }
 
 /** A Docker engine if one answers a ping within a few seconds. */
@@ -91,6 +128,12 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
+  if (!flags.fromPrefix && (await isDockerfile(inputPath))) {
+    const dir = path.relative(ctx.cwd, path.dirname(inputPath)) || '.';
+    throw new InputError(`${input} is a Dockerfile: build reads an environment.yml or an apptainer definition file`, {
+      hint: `let sifpack run Docker and convert: sifpack build environment.yml --builder docker\nor build this Dockerfile yourself: docker build -t NAME:TAG -f ${input} ${dir} && sifpack convert NAME:TAG -o NAME.sif`,
+    });
+  }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
   if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image')) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode

@@ -32,5 +32,9 @@ export class Log {
 export function globalOptions(cmd: Command): { config?: string; profile?: string; quiet?: boolean } {
   let root = cmd;
   while (root.parent) root = root.parent;
-  return root.opts();
+  const own = cmd === root ? {} : cmd.opts();
+  const pick = (k: 'config' | 'profile' | 'quiet') => own[k] ?? root.opts()[k];
+  const out: { config?: string; profile?: string; quiet?: boolean } = {};
+  for (const k of ['config', 'profile', 'quiet'] as const) if (pick(k) !== undefined) out[k] = pick(k);
+  return out;
 }

@@ -17,6 +17,7 @@ interface ExportFlags {
   name?: string;
   prefix?: string;
   output?: string;
+  file?: string;
   lock?: string;
   setName?: string;
   force?: boolean;
@@ -39,15 +40,17 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-n, --name <NAME>', 'environment name (looked up in CONDA_ENVS_PATH, ~/.conda/environments.txt, ~/miniforge3/envs, ...)')
     .option('-p, --prefix <PREFIX>', 'environment path (the directory holding conda-meta/)')
     .option('-o, --output <FILE>', 'write environment.yml here instead of stdout')
+    .option('-f, --file <FILE>', "the same as -o, as in `conda env export -f`")
     .option('--lock <FILE>', 'also write an @EXPLICIT lock (exact URLs and md5s, no solver) and, with pip packages, FILE.pip.txt')
     .option('--set-name <NAME>', 'the name: written into environment.yml (default: the environment\'s own)')
-    .option('-f, --force', 'overwrite existing output files')
+    .option('--force', 'overwrite existing output files (-f is --file, as in conda)')
     .option('--json', 'print one JSON result on stdout')
     .addHelpText(
       'after',
       `
 Examples:
   sifpack export -n analysis -o environment.yml
+  sifpack export -n analysis -f environment.yml       # conda env export's -f works too
   sifpack export -p ~/miniforge3/envs/analysis --from-history -o environment.yml
   sifpack export -p ./env -o environment.yml --lock environment.lock
   sifpack export -n analysis --via micromamba        # through micromamba, to stdout
@@ -61,7 +64,11 @@ unknown env name, local pip installs without --allow-local).`,
 export async function run(flags: ExportFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, TAKES);
-  const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
+  if (flags.output && flags.file && path.resolve(ctx.cwd, flags.output) !== path.resolve(ctx.cwd, flags.file)) {
+    throw new InputError(`-o ${flags.output} and -f ${flags.file} name two output files`, { hint: '-f/--file is the same as -o/--output (conda\'s name for it): give one' });
+  }
+  const outArg = flags.output ?? flags.file;
+  const output = outArg ? path.resolve(ctx.cwd, outArg) : undefined;
   const lock = flags.lock ? path.resolve(ctx.cwd, flags.lock) : undefined;
   if (output && lock && output === lock) throw new InputError('-o and --lock name the same file', { hint: 'give the lock its own name, e.g. environment.lock' });
   // Refuse before any work, so a long export does not end in "exists".
