@@ -114,6 +114,6 @@ describe('an --output directory that does not exist', () => {
     const id = sub.stdout.trim();
     expect(await waitFor(p, id)).toMatchObject({ state: 'COMPLETED' });
     expect(await fs.readFile(path.join(p.dir, 'logs', `dump_${id}.out`), 'utf8')).toContain('hello from the job');
-  });
+  }, 240_000);
 
 });
