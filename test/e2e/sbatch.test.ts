@@ -79,4 +79,13 @@ describe('sifpack sbatch (built CLI)', () => {
     const loud = await sifpack(['sbatch', 'train.py', '--image', 'train.sif', '--script-out', 'loud.sbatch'], { cwd: dir });
     expect(loud.stderr).toContain('wrote loud.sbatch');
   });
+
+  it('global options work before and after the command name: --profile, --config', async () => {
+    await fs.writeFile(path.join(dir, 'site.yml'), 'profiles:\n  lumi:\n    partition: small-g\n');
+    for (const args of [['--config', 'site.yml', '--profile', 'lumi', 'sbatch', 'train.py'], ['sbatch', 'train.py', '--config', 'site.yml', '--profile', 'lumi']]) {
+      const r = await sifpack([...args, '--image', 'train.sif'], { cwd: dir });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('#SBATCH --partition=small-g\n');
+    }
+  });
 });
