@@ -8,11 +8,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Command, Option } from 'commander';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
 import type { CliContext } from '../../src/commands/context.js';
 import { declaredSettings, flagHelp, settingFlags, settingsFor } from '../../src/commands/setting-options.js';
-import { SETTINGS, type SettingName, type SettingSpec, camel, envName, settingSpec } from '../../src/config/settings.js';
+import { SETTINGS, type SettingName, type SettingSpec, type Settings, camel, envName, settingSpec } from '../../src/config/settings.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 const sink = { write: () => true };
@@ -171,5 +171,27 @@ describe('the README says what the table and the commands say', () => {
   });
   it('the short flags of each command', async () => {
     await readmeSection('short-flags', shortFlagsTable(program(process.cwd()).commands));
+  });
+});
+
+describe('the types come from the table too', () => {
+  it('Settings: a setting with a default is always there, one without may be missing; enums are their values', () => {
+    expectTypeOf<Settings['cpusPerTask']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Settings['bind']>().toEqualTypeOf<string[]>();
+    expectTypeOf<Settings['builder']>().toEqualTypeOf<'auto' | 'apptainer' | 'singularity' | 'docker'>();
+    expectTypeOf<Settings['exclusive']>().toEqualTypeOf<boolean>();
+  });
+
+  it('a command sees only the settings it takes (using another is a type error)', async () => {
+    const r = await resolveThrough('sbatch', ['time'], ['--time', '5'], cwd);
+    expectTypeOf(r.settings.time).toEqualTypeOf<string | undefined>();
+    const typed = async () => {
+      const p = program(cwd);
+      const own = await settingsFor(p.commands[0]!, { stdout: sink, stderr: sink, env: {}, cwd, runner: undefined as never }, ['time'] as const);
+      // @ts-expect-error: 'image' is not among the keys asked for
+      return own.settings.image;
+    };
+    expect(typeof typed).toBe('function');
+    expect((r.settings as Record<string, unknown>).time).toBe('5');
   });
 });
