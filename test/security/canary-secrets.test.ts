@@ -68,7 +68,7 @@ describe('canary secrets', () => {
     expect(written).toContain('conda.example.org'); // the channel is kept, only the secret goes
     expect(written).not.toContain(CANARY);
     expect(runs[0]!.stderr).toMatch(/credential/i); // and the user is told
-  });
+  }, 120_000);
 
   it('a hand-written environment.yml with a plaintext token or password is refused without echoing it', async () => {
     const cases = [
@@ -92,5 +92,5 @@ describe('canary secrets', () => {
     await fs.writeFile(ok, 'name: a\nchannels:\n  - https://${CONDA_USER}:${CONDA_PASSWORD}@conda.example.org/t/${CONDA_TOKEN}/conda-forge\ndependencies:\n  - python=3.11\n');
     const r = await sifpack(['def', ok]);
     expect(r.code, r.stderr).toBe(0);
-  });
+  }, 120_000);
 });
