@@ -1,0 +1,128 @@
+/**
+ * `sifpack migrate`: turn a job script that activates conda on the host into
+ * one that runs the same commands through `apptainer exec IMAGE.sif`.
+ */
+import type { Command } from 'commander';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { type CondaEnv, describeEnv, planMigration } from '../model/job-migration.js';
+import { parseBind } from '../model/slurm-job.js';
+import { lineDiff, renderMigrated } from '../render/migrate.js';
+import { shellJoin } from '../render/shell-quote.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { displayPath } from '../util/display-path.js';
+import { VERSION } from '../util/package-root.js';
+import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+
+interface MigrateFlags {
+  image?: string;
+  bind?: string[];
+  file?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('migrate')
+    .summary('turn a job script that activates conda on the host into one that runs through the image')
+    .description(
+      'Read a job script that activates a conda environment (conda/mamba/micromamba activate,\n' +
+        'source .../bin/activate, conda run, or PREFIX/bin/python by path) and write one that\n' +
+        'runs the same commands through `apptainer exec IMAGE.sif`: every #SBATCH line kept,\n' +
+        'the conda set-up lines removed, each python command (also under srun or mpirun, with\n' +
+        'its redirections and pipes) run in the image. Prints the new script (or writes it\n' +
+        'with -o), a diff on stderr, and the commands that build the image.\n\n' +
+        'A venv, two environments in one script, or python with no environment: exit 2,\n' +
+        'naming the line.',
+    )
+    .argument('<JOB>', 'the job script (e.g. job.slurm)')
+    .option('--image <IMAGE.sif>', "the image the new script runs, as the job will see it (default: the image setting, else ENV_NAME.sif); relative paths are read from the job's directory")
+    .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
+    .option('-o, --file <FILE>', 'write the new job script here instead of stdout')
+    .option('-f, --force', 'overwrite an existing file')
+    .option('--json', 'print one object: the environment found, kept directives, removed and rewritten lines, the new script')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  sifpack migrate train.slurm --image torch.sif -o train-sif.slurm
+  sifpack migrate job.slurm --image /scratch/me/env.sif -B /scratch > new.slurm
+
+Relative paths in the script (an environment like ./envs/x) are read from the
+script's directory: Slurm starts a job in the directory sbatch was run from,
+unless #SBATCH --chdir says otherwise, so submit from there.`,
+    )
+    .action(async (job: string, flags: MigrateFlags, cmd: Command) => run(job, flags, cmd, ctx));
+}
+
+/** The commands that make the image the new script runs. */
+export function buildCommands(env: CondaEnv, image: string): string[][] {
+  const from = env.kind === 'name' ? ['-n', env.name] : ['-p', env.prefix];
+  return [
+    ['sifpack', 'export', ...from, '-o', 'environment.yml', '--lock', 'environment.lock'],
+    ['sifpack', 'build', 'environment.yml', '--lock', 'environment.lock', '-o', image],
+  ];
+}
+
+export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: CliContext): Promise<void> {
+  const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
+  const { settings, sources } = await settingsFor(cmd, ctx, { bind: flags.bind });
+  const jobPath = path.resolve(ctx.cwd, job);
+  const text = await fs.readFile(jobPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(`${job}: cannot read the job script (${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory' : err.message})`, { hint: 'sifpack migrate JOB.slurm [--image IMAGE.sif]' });
+  });
+  if (text.includes('\0')) throw new InputError(`${job}: is not a text file (it holds NUL bytes)`, { hint: 'give the job script you submit with sbatch' });
+  const outside: Record<string, string> = {};
+  for (const k of ['HOME', 'USER', 'LOGNAME']) if (ctx.env[k]) outside[k] = ctx.env[k]!;
+  const startDir = path.dirname(jobPath);
+  const migration = planMigration({ text, file: job, startDir, outside });
+
+  const envName = migration.env.kind === 'name' ? migration.env.name : path.posix.basename(migration.env.prefix);
+  const image = flags.image ?? settings.image ?? `${envName}.sif`;
+  if (/[\n\r\0]/.test(image)) throw new InputError(`--image: ${JSON.stringify(image)} cannot hold a line break`, { hint: 'give the image path on one line' });
+  const binds = settings.bind.map((b) => parseBind(b, sources.bind ?? '--bind'));
+  const rendered = renderMigrated(text, migration, { image, runtime: settings.runtime, gpuVendor: settings.gpuVendor, binds, version: VERSION, source: path.basename(job) });
+  const next = buildCommands(migration.env, image).map(shellJoin);
+
+  const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;
+  if (file === jobPath && !flags.force) throw new InputError(`-o ${flags.file}: that is the script being migrated`, { hint: 'write the new script to another file (or pass --force to replace the original)' });
+  if (file) await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
+
+  const use = migration.envUses[0]!;
+  if (!flags.json) {
+    log.info(`found ${describeEnv(migration.env)} (line ${use.line}: ${use.text})`);
+    for (const a of migration.assumptions) log.info(`assumed: ${a}`);
+    for (const w of rendered.warnings) log.warn(w);
+    if (!(await fs.stat(path.resolve(startDir, image)).then(() => true, () => false))) log.info(`${image} does not exist yet; make it with:\n  ${next.join('\n  ')}`);
+  }
+  const diff = `--- ${displayPath(jobPath, ctx.cwd)}\n+++ ${file ? displayPath(file, ctx.cwd) : '(new script)'}\n${lineDiff(text, rendered.text)}`;
+  if (flags.json) {
+    ctx.stdout.write(
+      `${JSON.stringify({
+        file: file ?? null,
+        ...(file ? {} : { text: rendered.text }),
+        env: migration.env,
+        envLines: migration.envUses,
+        image,
+        gpus: migration.gpus,
+        directives: migration.directives,
+        removed: migration.removed,
+        rewritten: migration.rewritten,
+        assumptions: migration.assumptions,
+        warnings: rendered.warnings,
+        buildCommands: next,
+      })}\n`,
+    );
+    return;
+  }
+  if (file) {
+    // The new script is in the file: the diff is the result.
+    ctx.stdout.write(diff);
+    log.info(`wrote ${displayPath(file, ctx.cwd)}; submit it with \`sifpack submit ${displayPath(file, ctx.cwd)}\``);
+  } else {
+    if (!globalOptions(cmd).quiet) ctx.stderr.write(diff);
+    ctx.stdout.write(rendered.text);
+  }
+}
