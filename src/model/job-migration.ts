@@ -303,10 +303,8 @@ export function planMigration(input: MigrationInput): Migration {
       }
       return true;
     };
-    if (args.every((a) => assignment(a))) {
-      kept.push(c);
-      continue;
-    }
+    // (Not checked for references to the env below: an unused variable does no harm.)
+    if (args.every((a) => assignment(a))) continue;
     if ((first === 'export' || first === 'readonly' || first === 'declare' || first === 'local' || first === 'typeset') && args.length > 1) {
       for (const a of args.slice(1)) assignment(a);
       kept.push(c);
