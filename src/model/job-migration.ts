@@ -444,6 +444,14 @@ export function planMigration(input: MigrationInput): Migration {
     // The command itself: python on PATH, or PREFIX/bin/TOOL.
     const { value, unresolved } = wordValue(cmdWord, vars);
     const bin = /^(.*)\/bin\/([^/]+)$/.exec(value);
+    if (cmdWord.parts.some((p) => p.kind === 'expr' && /python/.test(p.body))) {
+      fail(c, `sifpack cannot tell which program ${cmdWord.raw} is`, 'call python by name (python, python3) or by its path in the environment');
+    }
+    if (unresolved.length && !bin) {
+      warnings.push(`line ${snippet(c).line} runs ${cmdWord.raw}, which sifpack cannot resolve: if it is the environment's python, it now runs on the host: ${snippet(c).text}`);
+      kept.push(c);
+      continue;
+    }
     if (!cmdWord.raw.includes('/') && !value.includes('/') && PYTHON.test(value) && !unresolved.length) {
       if (!active) pythonWithoutEnv.push(c);
       else edits.push({ kind: 'exec', start: cmdWord.start, end: cmdWord.start });

@@ -150,6 +150,10 @@ describe('ambiguous, unsupported and broken scripts exit 2 quoting the line', ()
     expect(refused('source /opt/conda/bin/activate "$PROJ/env"\npython x.py\n').message).toBe('job.slurm:1: the environment "$PROJ/env" depends on $PROJ, which the script does not set: source /opt/conda/bin/activate "$PROJ/env"');
   });
 
+  it('python found by a command substitution', () => {
+    expect(refused('conda activate a\n$(which python) x.py\n').message).toBe('job.slurm:2: sifpack cannot tell which program $(which python) is: $(which python) x.py');
+  });
+
   it('a venv activated with `.` and a relative path', () => {
     expect(refused('. .venv/bin/activate\npython x.py\n').message).toMatch(/^job.slurm:1: this activates a plain virtual environment/);
   });
@@ -209,6 +213,11 @@ describe('rewriting commands', () => {
   it('lines that still point at the host env are warned about', () => {
     const text = '#!/bin/bash\nconda activate e\nexport LD_LIBRARY_PATH=$CONDA_PREFIX/lib\npython a.py\n';
     expect(plan(text).warnings).toEqual(['line 3 still refers to the environment on the host, which the job no longer activates: export LD_LIBRARY_PATH=$CONDA_PREFIX/lib']);
+  });
+
+  it('a command sifpack cannot resolve is kept, with a warning', () => {
+    const m = plan('conda activate a\nif true; then py=/x/bin/python; fi\n"$py" a.py\npython b.py\n');
+    expect(m.warnings).toEqual(['line 3 runs "$py", which sifpack cannot resolve: if it is the environment\'s python, it now runs on the host: "$py" a.py']);
   });
 
   it('the diff marks removed and added lines', () => {
