@@ -74,7 +74,7 @@ Ctrl-C stops the builder, removes temporary files and partial images, exit 130.`
 }
 
 /** A Docker engine if one answers a ping within a few seconds. */
-function engineFactory(): () => Promise<DockerEngine | undefined> {
+export function engineFactory(): () => Promise<DockerEngine | undefined> {
   return async () => {
     const docker = new Docker();
     try {

@@ -10,13 +10,21 @@ import { type CondaEnv, describeEnv, planMigration } from '../model/job-migratio
 import { parseBind } from '../model/slurm-job.js';
 import { lineDiff, renderMigrated } from '../render/migrate.js';
 import { shellJoin } from '../render/shell-quote.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { isCondaPrefix } from '../env/prefix.js';
+import { locateEnv } from '../env/locate.js';
+import { refuseOverwrite, writeFileAtomic } from '../util/atomic-write.js';
+import { type BuildResult, buildImage } from '../workflows/build.js';
+import { engineFactory } from './build.js';
+import { recipeFromInputs } from './def.js';
+import { abortOnSigint } from './interrupt.js';
+import { Progress } from './progress.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
 
 interface MigrateFlags {
   image?: string;
+  build?: boolean;
   bind?: string[];
   file?: string;
   force?: boolean;
@@ -39,6 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .argument('<JOB>', 'the job script (e.g. job.slurm)')
     .option('--image <IMAGE.sif>', "the image the new script runs, as the job will see it (default: the image setting, else ENV_NAME.sif); relative paths are read from the job's directory")
+    .option('--build', 'also build the image from the installed environment (as `sifpack build --from-prefix`), with the usual cache')
     .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
     .option('-o, --file <FILE>', 'write the new job script here instead of stdout')
     .option('-f, --force', 'overwrite an existing file')
@@ -49,6 +58,7 @@ export function register(program: Command, ctx: CliContext): void {
 Examples:
   sifpack migrate train.slurm --image torch.sif -o train-sif.slurm
   sifpack migrate job.slurm --image /scratch/me/env.sif -B /scratch > new.slurm
+  sifpack migrate job.slurm --image env.sif --build -o new.slurm   # and build env.sif
 
 Relative paths in the script (an environment like ./envs/x) are read from the
 script's directory: Slurm starts a job in the directory sbatch was run from,
@@ -69,6 +79,7 @@ export function buildCommands(env: CondaEnv, image: string): string[][] {
 export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings, sources } = await settingsFor(cmd, ctx, { bind: flags.bind });
+  const quiet = globalOptions(cmd).quiet;
   const jobPath = path.resolve(ctx.cwd, job);
   const text = await fs.readFile(jobPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new InputError(`${job}: cannot read the job script (${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory' : err.message})`, { hint: 'sifpack migrate JOB.slurm [--image IMAGE.sif]' });
@@ -88,6 +99,54 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
 
   const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;
   if (file === jobPath && !flags.force) throw new InputError(`-o ${flags.file}: that is the script being migrated`, { hint: 'write the new script to another file (or pass --force to replace the original)' });
+  if (file) await refuseOverwrite(file, { force: !!flags.force });
+
+  // --build: the image first, so a failed build leaves no new script pointing at nothing.
+  let built: BuildResult | undefined;
+  if (flags.build) {
+    const use = migration.envUses[0]!;
+    let prefix: string;
+    if (migration.env.kind === 'prefix') prefix = migration.env.prefix;
+    else {
+      const found = await locateEnv(migration.env.name, ctx.env);
+      if (!found.prefix) throw new InputError(`${job}:${use.line}: --build: the environment ${migration.env.name} (${use.text}) is not on this machine`, { details: found.looked.map((l) => `looked in ${l}`), hint: 'run migrate --build where the environment is, or set CONDA_ENVS_PATH' });
+      prefix = found.prefix;
+    }
+    if (!(await isCondaPrefix(prefix))) throw new InputError(`${job}:${use.line}: --build: ${prefix} (${use.text}) is not a conda environment on this machine (no conda-meta/)`, { hint: 'run migrate --build where the environment is; without --build, migrate prints the commands to build it there' });
+    const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ctx.cwd, cwd: ctx.cwd }, settings);
+    const progress = new Progress(ctx.stderr as never, !!quiet);
+    const interrupt = abortOnSigint();
+    try {
+      built = await buildImage(
+        {
+          recipe,
+          name: recipe.envName,
+          output: path.resolve(startDir, image),
+          builder: settings.builder,
+          ...(settings.fakeroot !== undefined ? { fakeroot: settings.fakeroot } : {}),
+          ...(settings.tmpdir ? { tmpdir: settings.tmpdir } : {}),
+          ...(settings.dockerNetwork ? { dockerNetwork: settings.dockerNetwork } : {}),
+          force: false,
+          cwd: ctx.cwd,
+          env: ctx.env,
+          sifpackVersion: VERSION,
+          signal: interrupt.signal,
+          onLine: (l) => progress.update(l),
+          onInfo: (msg) => {
+            progress.done();
+            log.info(msg);
+          },
+        },
+        ctx.runner,
+        engineFactory(),
+      );
+    } finally {
+      progress.done();
+      interrupt.dispose();
+    }
+    for (const w of built.warnings) log.warn(w);
+    log.info(built.cached ? `${displayPath(built.image, ctx.cwd)} is up to date (same build hash): nothing to build` : `built ${displayPath(built.image, ctx.cwd)} with ${built.builder} in ${built.seconds.toFixed(1)}s`);
+  }
   if (file) await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
 
   const use = migration.envUses[0]!;
@@ -95,7 +154,7 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
     log.info(`found ${describeEnv(migration.env)} (line ${use.line}: ${use.text})`);
     for (const a of migration.assumptions) log.info(`assumed: ${a}`);
     for (const w of rendered.warnings) log.warn(w);
-    if (!(await fs.stat(path.resolve(startDir, image)).then(() => true, () => false))) log.info(`${image} does not exist yet; make it with:\n  ${next.join('\n  ')}`);
+    if (!built && !(await fs.stat(path.resolve(startDir, image)).then(() => true, () => false))) log.info(`${image} does not exist yet; make it with:\n  ${next.join('\n  ')}`);
   }
   const diff = `--- ${displayPath(jobPath, ctx.cwd)}\n+++ ${file ? displayPath(file, ctx.cwd) : '(new script)'}\n${lineDiff(text, rendered.text)}`;
   if (flags.json) {
@@ -113,6 +172,7 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
         assumptions: migration.assumptions,
         warnings: rendered.warnings,
         buildCommands: next,
+        built: built ? { image: built.image, sha256: built.sha256, hash: built.hash, builder: built.builder, cached: built.cached, seconds: built.seconds } : null,
       })}\n`,
     );
     return;
