@@ -179,6 +179,13 @@ function asksForGpus(directive: string): boolean {
  */
 export function planMigration(input: MigrationInput): Migration {
   const { text, file } = input;
+  const crlf = text.indexOf('\r\n');
+  if (crlf >= 0) {
+    const n = text.slice(0, crlf).split('\n').length;
+    throw new InputError(`${file}:${n}: the script has DOS line breaks (\\r\\n), which sbatch refuses and bash misreads: ${text.split('\n')[n - 1]!.replace(/\r$/, '')}`, {
+      hint: `convert it first: dos2unix ${file} (or sed -i 's/\\r$//' ${file})`,
+    });
+  }
   const tokens = tokenize(text, file);
   const { lineStarts } = tokens;
   const lines = text.split('\n');

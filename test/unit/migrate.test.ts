@@ -97,6 +97,19 @@ describe('the shared job scripts: golden new scripts', () => {
     expect(m.removed.map((r) => r.line)).toEqual([9, 10, 11]);
   });
 
+  it('#SBATCH --chdir moves where relative environments are read from, and cd to a known place is followed', () => {
+    const m = plan('#!/bin/bash\n#SBATCH --chdir=/data/run\nsource /opt/conda/bin/activate envs/a\npython x.py\n');
+    expect(m.env).toEqual({ kind: 'prefix', prefix: '/data/run/envs/a' });
+    expect(m.assumptions).toEqual(['relative paths are read from /data/run: #SBATCH --chdir (line 2)']);
+    expect(plan('cd /work/x\nconda activate -p ../env\npython x.py\n').env).toEqual({ kind: 'prefix', prefix: '/work/env' });
+  });
+
+  it('continued lines, loops and here-documents are rewritten in place', () => {
+    expect(body('source ~/miniconda3/etc/profile.d/conda.sh\nconda activate e\nsrun --ntasks=2 \\\n  python train.py \\\n  --lr 0.1\nfor i in 1 2; do python x.py $i; done\npython - <<EOF\nprint("python")\nEOF\n')).toBe(
+      'srun --ntasks=2 \\\n  apptainer exec env.sif python train.py \\\n  --lr 0.1\nfor i in 1 2; do apptainer exec env.sif python x.py $i; done\napptainer exec env.sif python - <<EOF\nprint("python")\nEOF\n',
+    );
+  });
+
   it('relative-prefix.slurm: the prefix is read from the submit directory, and the assumption is stated', async () => {
     const m = plan(await fs.readFile(path.join(FIXTURES, 'relative-prefix.slurm'), 'utf8'));
     expect(m.env).toEqual({ kind: 'prefix', prefix: `${START}/envs/prep` });
@@ -148,6 +161,14 @@ describe('ambiguous, unsupported and broken scripts exit 2 quoting the line', ()
 
   it('an environment path built from a variable the script never sets', () => {
     expect(refused('source /opt/conda/bin/activate "$PROJ/env"\npython x.py\n').message).toBe('job.slurm:1: the environment "$PROJ/env" depends on $PROJ, which the script does not set: source /opt/conda/bin/activate "$PROJ/env"');
+  });
+
+  it('DOS line breaks (sbatch refuses them)', () => {
+    expect(refused('#!/bin/bash\r\nconda activate x\r\npython a.py\r\n').message).toBe('job.slurm:1: the script has DOS line breaks (\\r\\n), which sbatch refuses and bash misreads: #!/bin/bash');
+  });
+
+  it('a relative environment after a cd sifpack cannot follow', () => {
+    expect(refused('cd "$WORKDIR"\nsource /opt/conda/bin/activate ./env\npython a.py\n').message).toBe("job.slurm:2: the environment ./env is relative, and an earlier cd makes the job's directory unknown: source /opt/conda/bin/activate ./env");
   });
 
   it('python found by a command substitution', () => {
