@@ -36,14 +36,15 @@ export function register(program: Command, ctx: CliContext): void {
     .command('migrate')
     .summary('turn a job script that activates conda on the host into one that runs through the image')
     .description(
-      'Read a job script that activates a conda environment (conda/mamba/micromamba activate,\n' +
-        'source .../bin/activate, conda run, or PREFIX/bin/python by path) and write one that\n' +
-        'runs the same commands through `apptainer exec IMAGE.sif`: every #SBATCH line kept,\n' +
-        'the conda set-up lines removed, each python command (also under srun or mpirun, with\n' +
-        'its redirections and pipes) run in the image. Prints the new script (or writes it\n' +
-        'with -o), a diff on stderr, and the commands that build the image.\n\n' +
-        'A venv, two environments in one script, or python with no environment: exit 2,\n' +
-        'naming the line.',
+      'Read a job script that activates a conda environment (conda/mamba/micromamba\n' +
+        'activate, source .../bin/activate, conda run, or PREFIX/bin/python by path)\n' +
+        'and write one that runs the same commands through `apptainer exec IMAGE.sif`:\n' +
+        'every #SBATCH line kept, the conda set-up lines removed, each python command\n' +
+        '(also under srun or mpirun, with its redirections and pipes) run in the image.\n' +
+        'Prints the new script (or writes it with -o), a diff, and the commands that\n' +
+        'build the image.\n\n' +
+        'A venv, two environments in one script, or python with no environment:\n' +
+        'exit 2, naming the line.',
     )
     .argument('<JOB>', 'the job script (e.g. job.slurm)')
     .option('--image <IMAGE.sif>', "the image the new script runs, as the job will see it (default: the image setting, else ENV_NAME.sif); relative paths are read from the job's directory")
