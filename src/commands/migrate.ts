@@ -26,6 +26,7 @@ interface MigrateFlags {
   image?: string;
   build?: boolean;
   bind?: string[];
+  module?: string[];
   file?: string;
   force?: boolean;
   json?: boolean;
@@ -50,6 +51,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--image <IMAGE.sif>', "the image the new script runs, as the job will see it (default: the image setting, else ENV_NAME.sif); relative paths are read from the job's directory")
     .option('--build', 'also build the image from the installed environment (as `sifpack build --from-prefix`), with the usual cache')
     .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
+    .option('-m, --module <NAME>', 'module the nodes need for the image, e.g. apptainer (repeatable; loaded where conda was set up)', collect)
     .option('-o, --file <FILE>', 'write the new job script here instead of stdout')
     .option('-f, --force', 'overwrite an existing file')
     .option('--json', 'print one object: the environment found, kept directives, removed and rewritten lines, the new script')
@@ -79,7 +81,7 @@ export function buildCommands(env: CondaEnv, image: string): string[][] {
 
 export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings, sources } = await settingsFor(cmd, ctx, { bind: flags.bind });
+  const { settings, sources } = await settingsFor(cmd, ctx, { bind: flags.bind, module: flags.module });
   const quiet = globalOptions(cmd).quiet;
   const jobPath = path.resolve(ctx.cwd, job);
   const text = await fs.readFile(jobPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -95,7 +97,8 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
   const image = flags.image ?? settings.image ?? `${envName}.sif`;
   if (/[\n\r\0]/.test(image)) throw new InputError(`--image: ${JSON.stringify(image)} cannot hold a line break`, { hint: 'give the image path on one line' });
   const binds = settings.bind.map((b) => parseBind(b, sources.bind ?? '--bind'));
-  const rendered = renderMigrated(text, migration, { image, runtime: settings.runtime, gpuVendor: settings.gpuVendor, binds, version: VERSION, source: path.basename(job) });
+  for (const mod of settings.module) if (/[\n\r\0]/.test(mod)) throw new InputError(`${sources.module ?? '--module'}: ${JSON.stringify(mod)} cannot hold a line break`, { hint: 'one module name per --module' });
+  const rendered = renderMigrated(text, migration, { image, runtime: settings.runtime, gpuVendor: settings.gpuVendor, binds, modules: settings.module, version: VERSION, source: path.basename(job) });
   const next = buildCommands(migration.env, image).map(shellJoin);
 
   const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;

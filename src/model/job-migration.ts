@@ -55,6 +55,12 @@ export interface Migration {
   removed: Removal[];
   /** Lines whose commands now run through the image. */
   rewritten: ScriptLine[];
+  /**
+   * Where site modules the image needs (module load apptainer) go: the start
+   * of the first removed set-up line, else of the first command's line —
+   * both at the top level of the script.
+   */
+  setupAt: number;
   /** What was assumed about the job's surroundings, in words. */
   assumptions: string[];
   warnings: string[];
@@ -238,13 +244,17 @@ export function planMigration(input: MigrationInput): Migration {
   const kept: SimpleCommand[] = [];
   let depth = 0;
   let gpus = gpusAsked;
+  let firstRemovedLine: number | undefined;
 
   const remove = (c: SimpleCommand, why: string) => {
     const lineStart = lineStarts[lineOf(lineStarts, c.start) - 1]!;
     const nl = text.indexOf('\n', c.end);
     const lineEnd = nl < 0 ? text.length : nl;
     const alone = depth === 0 && c.parens === 0 && /^\s*$/.test(text.slice(lineStart, c.start)) && /^\s*(#.*)?$/.test(text.slice(c.end, lineEnd)) && (c.terminator === '\n' || c.terminator === '' || c.terminator === ';');
-    if (alone) edits.push({ kind: 'delete', start: lineStart, end: nl < 0 ? text.length : nl + 1 });
+    if (alone) {
+      edits.push({ kind: 'delete', start: lineStart, end: nl < 0 ? text.length : nl + 1 });
+      firstRemovedLine ??= lineStart;
+    }
     else edits.push({ kind: 'noop', start: c.start, end: c.end });
     removed.push({ ...snippet(c), why });
   };
@@ -377,7 +387,10 @@ export function planMigration(input: MigrationInput): Migration {
         const dir = path.posix.dirname(path.posix.dirname(target));
         if (args[2]) {
           setActive(useEnv(c, envArg(c, args[2], false), `source ${target.includes('/') ? '.../bin/activate' : 'activate'}`));
-        } else if (target.includes('/') && CONDA_DIR.test(path.posix.basename(dir))) {
+        } else if (!target.includes('/')) {
+          // The old `source activate` (conda's, found on PATH) with no argument: its base environment.
+          setActive(useEnv(c, { kind: 'name', name: 'base' }, 'source activate'));
+        } else if (CONDA_DIR.test(path.posix.basename(dir))) {
           // conda's own bin/activate with no argument activates its base environment.
           setActive(useEnv(c, { kind: 'prefix', prefix: envPath(c, { ...args[1], parts: [{ kind: 'lit', text: dir, quoted: true }] }, 'the conda installation') }, 'source .../bin/activate (base)'));
         } else {
@@ -527,7 +540,9 @@ export function planMigration(input: MigrationInput): Migration {
   if (usedSubmitDir) assumptions.push(`$SLURM_SUBMIT_DIR is taken to be ${input.startDir}, the script's directory (the directory you run sbatch from)`);
 
   edits.sort((a, b) => a.start - b.start);
+  const firstCommand = tokens.commands[0]!;
   return {
+    setupAt: firstRemovedLine ?? lineStarts[lineOf(lineStarts, firstCommand.start) - 1]!,
     ...(shebang !== undefined ? { shebang } : {}),
     directives,
     env,

@@ -9,6 +9,7 @@
  *   #SBATCH --job-name=train            (every #SBATCH line as it was)
  *   ...
  *   module purge                        (other modules and commands as they were)
+ *   module load apptainer               (--module / the profile's modules, where conda was set up)
  *   export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK
  *   srun apptainer exec --nv torch.sif python train.py --config configs/base.yaml --epochs 20
  *
@@ -31,6 +32,8 @@ export interface MigrateRenderOptions {
   runtime: 'apptainer' | 'singularity';
   gpuVendor: 'nvidia' | 'amd';
   binds: Bind[];
+  /** Site modules the image needs on the nodes (module load apptainer), from --module or the profile. */
+  modules?: string[];
   version: string;
   /** The original script's name, for the header. */
   source: string;
@@ -45,17 +48,24 @@ export function migratedExecWords(m: Migration, o: MigrateRenderOptions): string
   return words;
 }
 
-/** Applies the planned edits to `text` (edits sorted by start, not overlapping). */
-export function applyEdits(text: string, edits: readonly Edit[], exec: string): string {
+/** Applies the planned edits to `text` (edits sorted by start, not overlapping); `insert` goes in at `insertAt`, before an edit starting there. */
+export function applyEdits(text: string, edits: readonly Edit[], exec: string, insert = '', insertAt = 0): string {
   let out = '';
   let at = 0;
+  let inserted = !insert;
   for (const e of edits) {
+    if (!inserted && insertAt <= e.start) {
+      out += text.slice(at, insertAt) + insert;
+      at = insertAt;
+      inserted = true;
+    }
     out += text.slice(at, e.start);
     if (e.kind === 'noop') out += ':';
     else if (e.kind === 'splice') out += e.text;
     else if (e.kind === 'exec') out += e.tool === undefined ? `${exec} ` : `${exec} ${shellQuote(e.tool)}`;
     at = e.end;
   }
+  if (!inserted) return out + text.slice(at, insertAt) + insert + text.slice(insertAt);
   return out + text.slice(at);
 }
 
@@ -65,7 +75,8 @@ const oneLine = (s: string) => s.replace(/\s+/g, ' ');
 /** The migrated job script. Warnings: what the new script cannot do as the old one did. */
 export function renderMigrated(original: string, m: Migration, o: MigrateRenderOptions): Rendered {
   const exec = shellJoin(migratedExecWords(m, o));
-  const edited = applyEdits(original, m.edits, exec);
+  const modules = (o.modules ?? []).map((name) => `module load ${shellQuote(name)}\n`).join('');
+  const edited = applyEdits(original, m.edits, exec, modules, m.setupAt);
   const nl = edited.indexOf('\n');
   const [shebang, rest] = m.shebang !== undefined ? [edited.slice(0, nl < 0 ? edited.length : nl), nl < 0 ? '' : edited.slice(nl + 1)] : ['#!/bin/bash', edited];
   const warnings = [...m.warnings];

@@ -98,9 +98,9 @@ async function runScript(script: string, pathDirs: string[]): Promise<{ calls: C
 /** The original, with its absolute paths moved under t/root. */
 const relocated = (text: string) => text.replace(/(?<=^|[\s"'=])\/(home|opt|scratch|work)\//gm, `${t}/root/$1/`);
 
-function migrated(text: string, file: string): string {
+function migrated(text: string, file: string, modules: string[] = []): string {
   const m = planMigration({ text, file, startDir: path.join(t, 'run'), outside: { HOME: path.join(t, 'root/home/alice') } });
-  return renderMigrated(text, m, { image: 'env.sif', runtime: 'apptainer', gpuVendor: 'nvidia', binds: [], version: 'test', source: file }).text;
+  return renderMigrated(text, m, { image: 'env.sif', runtime: 'apptainer', gpuVendor: 'nvidia', binds: [], modules, version: 'test', source: file }).text;
 }
 
 describe('migrated job scripts run the same python commands as the originals (real bash, recording doubles)', () => {
@@ -130,9 +130,10 @@ describe('migrated job scripts run the same python commands as the originals (re
     for (const a of after.apptainer) expect(a.slice(0, 2 + gpu.length)).toEqual(['exec', ...gpu, 'env.sif']);
   });
 
-  it('conda-activate-hook.slurm: srun runs apptainer, which runs python with the script\'s arguments', async () => {
+  it('conda-activate-hook.slurm with --module apptainer: module purge, then load apptainer; srun runs apptainer, which runs python with the script\'s arguments', async () => {
     const text = await fs.readFile(path.join(FIXTURES, 'conda-activate-hook.slurm'), 'utf8');
-    const after = await runScript(migrated(text, 'conda-activate-hook.slurm'), [path.join(t, 'host-bin')]);
+    const after = await runScript(migrated(text, 'conda-activate-hook.slurm', ['apptainer']), [path.join(t, 'host-bin')]);
+    expect(await fs.readFile(path.join(t, 'run/module.argv'), 'utf8')).toBe('purge\0\nload\0apptainer\0\n');
     expect(after.srun).toEqual(['apptainer', 'exec', '--nv', 'env.sif', 'python', 'train.py', '--config', 'configs/base.yaml', '--epochs', '20']);
     expect(after.calls).toEqual([{ where: 'image', name: 'python', cwd: path.join(t, 'run'), args: ['train.py', '--config', 'configs/base.yaml', '--epochs', '20'] }]);
   });

@@ -231,6 +231,19 @@ describe('rewriting commands', () => {
     expect(r.text).toContain(' from a b.\n');
   });
 
+  it('--module lines go where conda was set up (after module purge), quoted; else before the first command', async () => {
+    const text = await fs.readFile(path.join(FIXTURES, 'conda-activate-hook.slurm'), 'utf8');
+    const r = renderMigrated(text, plan(text), { image: 'torch.sif', runtime: 'apptainer', gpuVendor: 'nvidia', binds: [], modules: ['apptainer/1.3.4', 'a b'], version: VERSION, source: 'x' });
+    expect(r.text.split('\n').slice(10, 14)).toEqual(['module purge', 'module load apptainer/1.3.4', "module load 'a b'", '']);
+    const run = '#!/bin/bash\n#SBATCH -t 5\n\nconda run -n e python a.py\n';
+    const r2 = renderMigrated(run, plan(run), { image: 'e.sif', runtime: 'apptainer', gpuVendor: 'nvidia', binds: [], modules: ['apptainer'], version: VERSION, source: 'x' });
+    expect(r2.text.split('\n').slice(4)).toEqual(['#SBATCH -t 5', '', 'module load apptainer', 'apptainer exec e.sif python a.py', '']);
+  });
+
+  it('the old `source activate` with no argument is the base environment', () => {
+    expect(plan('source activate\npython a.py\n').env).toEqual({ kind: 'name', name: 'base' });
+  });
+
   it('lines that still point at the host env are warned about', () => {
     const text = '#!/bin/bash\nconda activate e\nexport LD_LIBRARY_PATH=$CONDA_PREFIX/lib\npython a.py\n';
     expect(plan(text).warnings).toEqual(['line 3 still refers to the environment on the host, which the job no longer activates: export LD_LIBRARY_PATH=$CONDA_PREFIX/lib']);
