@@ -138,7 +138,9 @@ function skipLaunchers(words: Word[], from: number, vars: ReadonlyMap<string, st
           i++;
           break;
         }
-        if (/^--?(gpus|gres|gpus-per-\w+|tres-per-task)(=.*)?$|^-G/.test(o) && (o.includes('gpu') || o.startsWith('-G') || /gpu/.test(literal(words[i + 1] ?? words[i]!) ?? ''))) gpus = true;
+        // srun --gpus=1, -G 1, --gres=gpu:1, --tres-per-task=gres/gpu:1 ask for GPUs too.
+        const value = o.includes('=') ? o.slice(o.indexOf('=') + 1) : (literal(words[i + 1] ?? words[i]!) ?? '');
+        if (/^(--gpus(-per-\w+)?(=|$)|-G)/.test(o) || (/^--(gres|tres-per-\w+)(=|$)/.test(o) && /gpu/.test(value))) gpus = true;
         const n = o.includes('=') ? 0 : takesArg(o);
         i += 1 + n;
       }

@@ -219,6 +219,8 @@ describe('rewriting commands', () => {
     expect(plan('#!/bin/bash\n#SBATCH --gpus=2\nconda activate e\npython a.py\n').gpus).toBe(true);
     expect(plan('#!/bin/bash\n#SBATCH -G 1\nconda activate e\npython a.py\n').gpus).toBe(true);
     expect(plan('#!/bin/bash\n#SBATCH --gres=tmp:10G\nconda activate e\npython a.py\n').gpus).toBe(false);
+    expect(plan('#!/bin/bash\nconda activate e\nsrun --gres gpu:2 python a.py\n').gpus).toBe(true);
+    expect(plan('#!/bin/bash\nconda activate e\nsrun --gres=tmp:1 -n 2 python a.py\n').gpus).toBe(false);
     // After the first command, #SBATCH is only a comment to sbatch.
     expect(plan('#!/bin/bash\nconda activate e\n#SBATCH --gpus=2\npython a.py\n').gpus).toBe(false);
   });
