@@ -14,7 +14,7 @@
  * /opt/conda, /scratch, /work) are moved under a temp directory, the only
  * change made to them.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -169,4 +169,37 @@ describe('migrated job scripts run the same python commands as the originals (re
     expect(before.calls[1]!.name).toBe('python3');
     expect(await fs.readFile(path.join(t, 'run/piped.txt'), 'utf8')).toContain('python double ran: a.py');
   });
+});
+
+describe('a migrated script is valid bash whenever the original is (bash -n)', () => {
+  it('fixtures mangled with shell words and metacharacters', async () => {
+    let seed = 1616;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pieces = ['if true; then ', '; fi', ' && ', ' || ', ' | ', '\n', '; ', '( ', ' )', '{ ', '; }', 'python x.py ', 'srun ', 'conda deactivate', 'for i in 1; do ', '; done', ' \\\n', '"', "'"];
+    const syntaxOk = (text: string) => spawnSync('bash', ['-n'], { input: text }).status === 0;
+    let checked = 0;
+    for (const name of ['abs-prefix', 'conda-activate-hook', 'explicit-python', 'micromamba', 'module-source-activate', 'relative-prefix']) {
+      const original = await fs.readFile(path.join(FIXTURES, `${name}.slurm`), 'utf8');
+      for (let k = 0; k < 40; k++) {
+        let text = original;
+        for (let e = 0; e < 1 + rand(3); e++) {
+          const at = rand(text.length);
+          text = text.slice(0, at) + pieces[rand(pieces.length)]! + text.slice(at);
+        }
+        if (!syntaxOk(text)) continue;
+        let out: string;
+        try {
+          out = migrated(text, `${name}.slurm`);
+        } catch {
+          continue; // refused (two envs, python before activation, ...): nothing written
+        }
+        checked++;
+        expect(syntaxOk(out), `migrated from:\n${text}\nto:\n${out}`).toBe(true);
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
+  }, 120_000);
 });
