@@ -47,5 +47,5 @@ describe('real Slurm: a migrated job script', () => {
       ['exec', 'stats.sif', 'python', '-u', 'analysis.py'],
       ['exec', 'stats.sif', 'python', 'summarize.py', 'analysis.log'],
     ]);
-  });
+  }, 180_000);
 });
