@@ -51,7 +51,7 @@ describe('sifpack migrate --build (real Docker engine, real apptainer)', () => {
     const again = await sifpack(['migrate', 'job.slurm', '--image', 'tool.sif', '--build', '-o', 'new.slurm', '--force', '--json'], { cwd: dir, env });
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).built).toMatchObject({ cached: true, sha256: j.built.sha256 });
-  }, 300_000);
+  }, 600_000);
 
   it('the migrated script, run by bash, runs python in the built image through the real apptainer', async () => {
     const apptainer = service('SIFPACK_TEST_APPTAINER');
