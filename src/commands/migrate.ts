@@ -176,7 +176,7 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
         assumptions: migration.assumptions,
         warnings: rendered.warnings,
         buildCommands: next,
-        built: built ? { image: built.image, sha256: built.sha256, hash: built.hash, builder: built.builder, cached: built.cached, seconds: built.seconds } : null,
+        built: built ? { image: built.image, sha256: built.sha256, hash: built.hash, builder: built.builder, cached: built.cached, seconds: built.seconds, ...(built.tag ? { tag: built.tag } : {}) } : null,
       })}\n`,
     );
     return;
