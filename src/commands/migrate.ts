@@ -2,7 +2,8 @@
  * `sifpack migrate`: turn a job script that activates conda on the host into
  * one that runs the same commands through `apptainer exec IMAGE.sif`.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { checkPinned } from '../config/presets.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
@@ -20,20 +21,24 @@ import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 
+/** The settings migrate takes; their flags, help and types come from the settings table. */
+const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'module'] as const;
+const BUILD = ['builder', 'base', 'base-image', 'defs', 'fakeroot', 'tmpdir', 'docker-network'] as const;
+const TAKES = [...CONTAINER, ...BUILD] as const;
+
+/** migrate's own options, which are not settings. */
 interface MigrateFlags {
-  image?: string;
   build?: boolean;
-  bind?: string[];
-  module?: string[];
-  file?: string;
+  scriptOut?: string;
   force?: boolean;
   json?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('migrate')
     .summary('turn a job script that activates conda on the host into one that runs through the image')
     .description(
@@ -45,14 +50,20 @@ export function register(program: Command, ctx: CliContext): void {
         'Prints the new script (or writes it with -o), a diff, and the commands that\n' +
         'build the image.\n\n' +
         'A venv, two environments in one script, or python with no environment:\n' +
-        'exit 2, naming the line.',
+        'exit 2, naming the line.\n\n' +
+        '--image defaults to the image setting, else ENV_NAME.sif; a relative one is read\n' +
+        "from the job's directory. --module NAME is loaded where conda was set up.",
     )
-    .argument('<JOB>', 'the job script (e.g. job.slurm)')
-    .option('--image <IMAGE.sif>', "the image the new script runs, as the job will see it (default: the image setting, else ENV_NAME.sif); relative paths are read from the job's directory")
-    .option('--build', 'also build the image from the installed environment (as `sifpack build --from-prefix`), with the usual cache')
-    .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
-    .option('-m, --module <NAME>', 'module the nodes need for the image, e.g. apptainer (repeatable; loaded where conda was set up)', collect)
-    .option('-o, --file <FILE>', 'write the new job script here instead of stdout')
+    .argument('<JOB>', 'the job script (e.g. job.slurm)');
+  cmd.optionsGroup('Container options:');
+  addSettings(cmd, CONTAINER);
+  cmd.optionsGroup('With --build:');
+  cmd.option('--build', 'also build the image from the installed environment (as `sifpack build --from-prefix`), with the usual cache');
+  addSettings(cmd, BUILD);
+  cmd.optionsGroup('This command:');
+  cmd
+    .addHelpOption(new Option('-h, --help', 'display help for command'))
+    .option('-o, --script-out <FILE>', 'write the new job script here instead of stdout')
     .option('-f, --force', 'overwrite an existing file')
     .option('--json', 'print one object: the environment found, kept directives, removed and rewritten lines, the new script')
     .addHelpText(
@@ -60,7 +71,7 @@ export function register(program: Command, ctx: CliContext): void {
       `
 Examples:
   sifpack migrate train.slurm --image torch.sif -o train-sif.slurm
-  sifpack migrate job.slurm --image /scratch/me/env.sif -B /scratch > new.slurm
+  sifpack migrate job.slurm --image /scratch/me/env.sif --bind /scratch > new.slurm
   sifpack migrate job.slurm --image env.sif --build -o new.slurm   # and build env.sif
 
 Relative paths in the script (an environment like ./envs/x) are read from the
@@ -81,7 +92,7 @@ export function buildCommands(env: CondaEnv, image: string): string[][] {
 
 export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings, sources } = await settingsFor(cmd, ctx, { bind: flags.bind, module: flags.module });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   const quiet = globalOptions(cmd).quiet;
   const jobPath = path.resolve(ctx.cwd, job);
   const text = await fs.readFile(jobPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -94,15 +105,17 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
   const migration = planMigration({ text, file: job, startDir, outside });
 
   const envName = migration.env.kind === 'name' ? migration.env.name : path.posix.basename(migration.env.prefix);
-  const image = flags.image ?? settings.image ?? `${envName}.sif`;
+  // An --image typed here stays as typed (relative to the job's directory), not resolved against ours.
+  const typedImage = cmd.getOptionValueSource('image') === 'cli' ? String(cmd.getOptionValue('image')) : undefined;
+  const image = typedImage ?? settings.image ?? `${envName}.sif`;
   if (/[\n\r\0]/.test(image)) throw new InputError(`--image: ${JSON.stringify(image)} cannot hold a line break`, { hint: 'give the image path on one line' });
   const binds = settings.bind.map((b) => parseBind(b, sources.bind ?? '--bind'));
   for (const mod of settings.module) if (/[\n\r\0]/.test(mod)) throw new InputError(`${sources.module ?? '--module'}: ${JSON.stringify(mod)} cannot hold a line break`, { hint: 'one module name per --module' });
   const rendered = renderMigrated(text, migration, { image, runtime: settings.runtime, gpuVendor: settings.gpuVendor, binds, modules: settings.module, version: VERSION, source: path.basename(job) });
   const next = buildCommands(migration.env, image).map(shellJoin);
 
-  const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;
-  if (file === jobPath && !flags.force) throw new InputError(`-o ${flags.file}: that is the script being migrated`, { hint: 'write the new script to another file (or pass --force to replace the original)' });
+  const file = flags.scriptOut ? path.resolve(ctx.cwd, flags.scriptOut) : undefined;
+  if (file === jobPath && !flags.force) throw new InputError(`-o ${flags.scriptOut}: that is the script being migrated`, { hint: 'write the new script to another file (or pass --force to replace the original)' });
   if (file) await refuseOverwrite(file, { force: !!flags.force });
 
   // --build: the image first, so a failed build leaves no new script pointing at nothing.
@@ -117,6 +130,7 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
       prefix = found.prefix;
     }
     if (!(await isCondaPrefix(prefix))) throw new InputError(`${job}:${use.line}: --build: ${prefix} (${use.text}) is not a conda environment on this machine (no conda-meta/)`, { hint: 'run migrate --build where the environment is; without --build, migrate prints the commands to build it there' });
+    if (settings.baseImage) checkPinned(settings.baseImage, sources.baseImage ?? '--base-image');
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ctx.cwd, cwd: ctx.cwd }, settings);
     const progress = new Progress(ctx.stderr as never, !!quiet);
     const interrupt = abortOnSigint();
