@@ -13,7 +13,8 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-describe('sifpack migrate (built CLI)', () => {
+// Each case starts node once or twice; the shared machine can be slow (load 30 on 2 cores seen).
+describe('sifpack migrate (built CLI)', { timeout: 120_000 }, () => {
   it('done-when: conda-activate-hook.slurm --image torch.sif prints the new script; the srun line runs the image; every #SBATCH line kept', async () => {
     const r = await sifpack(['migrate', 'test/fixtures/job-scripts/conda-activate-hook.slurm', '--image', 'torch.sif'], { cwd: ROOT });
     expect(r.code).toBe(0);
