@@ -49,13 +49,15 @@ export async function parseSigningKey(text: string, file: string, passphrase?: s
   if (text.includes(PGP_PUBLIC)) throw new InputError(`${file} is an OpenPGP public key; signing needs the private key`, { hint: 'export it with `apptainer key export --secret` (or gpg --export-secret-keys --armor)' });
   if (!text.includes('-----BEGIN')) throw new InputError(`${file}: not a key file (no PEM or armored OpenPGP block)`, { hint: KEY_HINT });
   if (/-----BEGIN (RSA |EC )?PUBLIC KEY-----/.test(text)) throw new InputError(`${file} is a public key; signing needs the private key`);
+  const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || text.includes('Proc-Type: 4,ENCRYPTED');
+  if (encrypted && passphrase === undefined) throw new PassphraseNeeded();
   let key: KeyObject;
   try {
     key = createPrivateKey(passphrase === undefined ? { key: text } : { key: text, passphrase });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_MISSING_PASSPHRASE' && passphrase === undefined) throw new PassphraseNeeded();
-    if (passphrase !== undefined && /decrypt|bad/i.test((err as Error).message)) throw new InputError(`${file}: wrong passphrase for the PEM key`);
+    if (encrypted) throw new InputError(`${file}: wrong passphrase for the PEM key (or the key is damaged)`);
     throw new InputError(`${file}: not a readable PEM private key: ${(err as Error).message}`, { hint: KEY_HINT });
   }
   checkKeyType(key, file);
