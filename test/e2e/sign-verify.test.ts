@@ -54,7 +54,7 @@ async function copyOf(src: string, name: string): Promise<string> {
   return to;
 }
 
-describe('done when', () => {
+describe('done when', { timeout: 180_000 }, () => {
   it('sifpack verify two-groups-signed-dsse.sif --key ed25519-public.pem passes', async () => {
     const r = await sifpack(['verify', 'test/fixtures/signing/two-groups-signed-dsse.sif', '--key', 'test/fixtures/signing/keys/ed25519-public.pem']);
     expect(r.stderr).toBe('');
@@ -65,7 +65,7 @@ describe('done when', () => {
   });
 });
 
-describe('round trip on a SIF sifpack wrote', () => {
+describe('round trip on a SIF sifpack wrote', { timeout: 180_000 }, () => {
   it('sign (ed25519), siftool lists the Signature linked to group 1, verify passes; then a second signer (OpenPGP): both reported', async () => {
     const img = await copyOf(base, 'rt.sif');
     const s1 = await sifpack(['sign', img, '--key', KEY('ed25519-private.pem'), '--json']);
@@ -136,7 +136,7 @@ describe('round trip on a SIF sifpack wrote', () => {
   });
 });
 
-describe('bad input: exit 2, a message naming the flag', () => {
+describe('bad input: exit 2, a message naming the flag', { timeout: 180_000 }, () => {
   it.each([
     [['verify', 'x.sif'], 'no key given'],
     [['verify', path.join(FIX, 'one-group-signed-dsse.sif'), '--key', '/nonexistent.pem'], '--key /nonexistent.pem: no such file'],
@@ -166,7 +166,7 @@ describe('bad input: exit 2, a message naming the flag', () => {
   });
 });
 
-describe('with the real apptainer 1.4.5', () => {
+describe('with the real apptainer 1.4.5', { timeout: 180_000 }, () => {
   it.each(['ed25519', 'ecdsa', 'rsa'])('apptainer verify --key accepts an image sifpack signed with %s', async (alg) => {
     const img = await copyOf(base, `app-${alg}.sif`);
     expect((await sifpack(['sign', img, '--key', KEY(`${alg}-private.pem`)])).code).toBe(0);
@@ -193,5 +193,36 @@ describe('with the real apptainer 1.4.5', () => {
       return readObjectData(img, img.descriptors.find((x) => x.d.id === 4)!.d);
     };
     expect((await envOf(ours)).toString()).toBe((await envOf(theirs)).toString());
+  });
+});
+
+describe('with the real apptainer 1.4.5: OpenPGP', { timeout: 180_000 }, () => {
+  // apptainer's PGP path reads its own keyring under $HOME/.apptainer/keys: a throwaway HOME
+  // with the reference key imported (`apptainer key import`, as a user would).
+  let home: string;
+  const app = (args: string[]) => spawnSync(apptainer(), args, { encoding: 'utf8', env: { ...process.env, HOME: home }, input: '' });
+  beforeAll(async () => {
+    home = path.join(dir, 'home');
+    await fs.mkdir(home, { recursive: true });
+    const r = app(['key', 'import', KEY('private.asc')]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('apptainer verify accepts an image sifpack signed with an OpenPGP key (salted, as apptainer signs)', async () => {
+    const img = await copyOf(base, 'app-pgp.sif');
+    expect((await sifpack(['sign', img, '--key', KEY('private.asc')])).code).toBe(0);
+    const r = app(['verify', '--local', img]);
+    expect(r.stdout).toContain('Signing entity: Unit Test <unit@test.com>');
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('sifpack verify accepts an image apptainer signed with that key (apptainer sign --keyidx 0)', async () => {
+    const img = await copyOf(base, 'pgp-by-apptainer.sif');
+    const s = app(['sign', '--keyidx', '0', img]);
+    expect(s.status, s.stderr).toBe(0);
+    const v = await sifpack(['verify', img, '--keyring', KEY('private.asc')]);
+    expect(v.stdout).toContain('signature object 4 (OpenPGP, SHA-256) over group 1: ok');
+    expect(v.stdout).toContain('Unit Test <unit@test.com>');
+    expect(v.code).toBe(0);
   });
 });

@@ -18,16 +18,18 @@
  * given time, while openpgp.sign() refuses a date before the key's newest
  * self-signature (the reference key was re-certified in 2022).
  */
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
 
-const HASH_NAMES: Record<number, string> = {
-  [openpgp.enums.hash.sha224]: 'SHA224',
-  [openpgp.enums.hash.sha256]: 'SHA256',
-  [openpgp.enums.hash.sha384]: 'SHA384',
-  [openpgp.enums.hash.sha512]: 'SHA512',
-};
+type OpenPGP = typeof openpgp;
+let loaded: Promise<OpenPGP> | undefined;
+/** openpgp is loaded on first use: every other sifpack command starts without it. */
+export function loadOpenpgp(): Promise<OpenPGP> {
+  loaded ??= import('openpgp');
+  return loaded;
+}
 
-/** What clearsign.go accepts: SHA-2 only ("not currently recommended by NIST" excluded). */
+/** RFC 4880 hash ids (openpgp.enums.hash) → armor header names; what clearsign.go accepts: SHA-2 only. */
+const HASH_NAMES: Record<number, string> = { 11: 'SHA224', 8: 'SHA256', 9: 'SHA384', 10: 'SHA512' };
 const EXPECTED_HASHES = new Set(Object.keys(HASH_NAMES).map(Number));
 
 /** Lines with trailing spaces and tabs removed (RFC 4880 7.1: what is hashed). */
@@ -44,7 +46,7 @@ function canonicalText(text: string): string {
 type TextLiteral = { setText(text: string): void };
 type SignWithConfig = (key: openpgp.SecretKeyPacket, data: object, date: Date, detached: boolean, config: openpgp.Config) => Promise<void>;
 
-function literal(text: string): openpgp.LiteralDataPacket {
+function literal(openpgp: OpenPGP, text: string): openpgp.LiteralDataPacket {
   const lit = new openpgp.LiteralDataPacket();
   (lit as unknown as TextLiteral).setText(canonicalText(text));
   return lit;
@@ -52,13 +54,14 @@ function literal(text: string): openpgp.LiteralDataPacket {
 
 /** Clear-signs `text` with the key's primary key. `key` must be decrypted. */
 export async function clearsign(text: string, key: openpgp.PrivateKey, date: Date, salted = true): Promise<string> {
+  const openpgp = await loadOpenpgp();
   const sig = new openpgp.SignaturePacket();
   sig.signatureType = openpgp.enums.signature.text;
   sig.publicKeyAlgorithm = key.keyPacket.algorithm;
   sig.hashAlgorithm = openpgp.enums.hash.sha256;
   // go-crypto adds a random salt notation unless told not to (sign.go
   // OptSignWithoutPGPSignatureSalt); openpgp.js does the same under this name.
-  await (sig.sign as unknown as SignWithConfig).call(sig, key.keyPacket as openpgp.SecretKeyPacket, literal(text), date, true, { ...openpgp.config, nonDeterministicSignaturesViaNotation: salted });
+  await (sig.sign as unknown as SignWithConfig).call(sig, key.keyPacket as openpgp.SecretKeyPacket, literal(openpgp, text), date, true, { ...openpgp.config, nonDeterministicSignaturesViaNotation: salted });
   const list = new openpgp.PacketList<openpgp.SignaturePacket>();
   list.push(sig);
   const b64 = Buffer.from(list.write() as Uint8Array).toString('base64');
@@ -85,6 +88,7 @@ export interface ClearsignCheck {
 
 /** Reads the plaintext without checking anything (to tell legacy from current signatures). */
 export async function clearsignedText(data: Buffer): Promise<string | undefined> {
+  const openpgp = await loadOpenpgp();
   try {
     const msg = await openpgp.readCleartextMessage({ cleartextMessage: data.toString('utf8') });
     return msg.getText();
@@ -101,6 +105,7 @@ export async function clearsignedText(data: Buffer): Promise<string | undefined>
  * revoked nor expired and the signature not expired. Throws Error saying why not.
  */
 export async function verifyClearsigned(data: Buffer, keys: openpgp.Key[]): Promise<ClearsignCheck> {
+  const openpgp = await loadOpenpgp();
   let msg: openpgp.CleartextMessage;
   try {
     msg = await openpgp.readCleartextMessage({ cleartextMessage: data.toString('utf8') });
@@ -122,7 +127,7 @@ export async function verifyClearsigned(data: Buffer, keys: openpgp.Key[]): Prom
     for (const c of candidates) {
       try {
         // Verify against the signature's own time: the reference signs with fixed past times.
-        await sig.verify(c.packet, openpgp.enums.signature.text, literal(text), sig.created ?? now, true, openpgp.config);
+        await sig.verify(c.packet, openpgp.enums.signature.text, literal(openpgp, text), sig.created ?? now, true, openpgp.config);
       } catch (err) {
         lastError = new Error(`signature does not verify with key ${key.getFingerprint().toUpperCase()}: ${(err as Error).message}`);
         continue;
@@ -140,14 +145,3 @@ export async function verifyClearsigned(data: Buffer, keys: openpgp.Key[]): Prom
   }
   throw lastError ?? new Error(`no given OpenPGP key has the signature's key id ${issuer.toHex().toUpperCase()}`);
 }
-
-/** Reads armored OpenPGP keys (a keyring file may hold several). */
-export async function readPgpKeys(armored: string): Promise<openpgp.Key[]> {
-  return openpgp.readKeys({ armoredKeys: armored });
-}
-
-export async function readPgpPrivateKey(armored: string): Promise<openpgp.PrivateKey> {
-  return openpgp.readPrivateKey({ armoredKey: armored });
-}
-
-export { openpgp };

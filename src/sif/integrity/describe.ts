@@ -5,7 +5,8 @@
  * `verify` checks it.
  */
 import { DataType, HASH_TYPE_NAMES, decodeSignatureExtra } from '../layout.js';
-import { openpgp } from './clearsign.js';
+import type * as openpgp from 'openpgp';
+import { loadOpenpgp } from './clearsign.js';
 import { parseEnvelope } from './dsse.js';
 import { type IntegrityImage, groupMinId, readObjectData } from './image.js';
 import { decodeImageMetadata } from './metadata.js';
@@ -47,6 +48,7 @@ export async function describeSignatures(img: IntegrityImage): Promise<Signature
       text = Buffer.from(env.payload, 'base64').toString('utf8');
     } else {
       try {
+        const openpgp = await loadOpenpgp();
         const msg = await openpgp.readCleartextMessage({ cleartextMessage: data.toString('utf8') });
         text = msg.getText();
         c.format = text.startsWith('SIFHASH:\n') ? 'legacy' : 'pgp';

@@ -4,7 +4,8 @@
  * (`apptainer sign --key` / `verify --key`: ed25519, ECDSA P-256/384/521, RSA).
  */
 import { type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+import { loadOpenpgp } from './clearsign.js';
 import { InputError } from '../../errors.js';
 import type { SigningKey } from './sign.js';
 import type { VerifyKeys } from './verify.js';
@@ -30,6 +31,7 @@ function checkKeyType(k: KeyObject, file: string): void {
 /** A private key for `sign`. Throws PassphraseNeeded when it is encrypted and no passphrase is given. */
 export async function parseSigningKey(text: string, file: string, passphrase?: string): Promise<SigningKey> {
   if (text.includes(PGP_PRIVATE)) {
+    const openpgp = await loadOpenpgp();
     let key: openpgp.PrivateKey;
     try {
       key = await openpgp.readPrivateKey({ armoredKey: text });
@@ -67,6 +69,7 @@ export async function parseSigningKey(text: string, file: string, passphrase?: s
 /** Public keys for `verify`, added to `into`. Private key files are accepted too (their public half is used). */
 export async function addVerifyKeys(text: string, file: string, into: VerifyKeys): Promise<void> {
   if (text.includes(PGP_PUBLIC) || text.includes(PGP_PRIVATE)) {
+    const openpgp = await loadOpenpgp();
     try {
       const keys = await openpgp.readKeys({ armoredKeys: text });
       into.pgp.push(...keys.map((k) => (k.isPrivate() ? k.toPublic() : k)));
