@@ -11,6 +11,8 @@ import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { signBuiltImage, signingKeyForFlags } from './signing-keys.js';
+import { cachedSha256 } from '../util/hash-cache.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
@@ -29,6 +31,9 @@ interface BuildFlags {
   tmpdir?: string;
   force?: boolean;
   json?: boolean;
+  sign?: boolean;
+  key?: string;
+  passphraseStdin?: boolean;
 }
 
 
@@ -57,6 +62,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-fakeroot', 'never pass --fakeroot')
     .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)')
     .option('-f, --force', 'rebuild even if an identical image exists, and overwrite')
+    .option('--sign', 'sign the image when it is written (as `sifpack sign`; needs --key)')
+    .option('--key <FILE>', 'with --sign: PEM private key or armored OpenPGP secret key')
+    .option('--passphrase-stdin', 'with --sign: read the key passphrase from stdin')
     .option('--json', 'print { image, sha256, hash, builder, cached, seconds }')
     .addHelpText(
       'after',
@@ -112,6 +120,7 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
+  const signingKey = await signingKeyForFlags(flags, ctx);
   const progress = new Progress(ctx.stderr as never, !!quiet);
   const interrupt = abortOnSigint();
   try {
@@ -143,8 +152,14 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     );
     progress.done();
     for (const w of res.warnings) log.warn(w);
+    let signed: Awaited<ReturnType<typeof signBuiltImage>> | undefined;
+    if (signingKey) {
+      signed = await signBuiltImage(res.image, signingKey);
+      log.info(signed.alreadySigned ? `${displayPath(res.image, ctx.cwd)} already carries a signature by ${signed.signer}` : `signed ${displayPath(res.image, ctx.cwd)} by ${signed.signer}`);
+      if (!signed.alreadySigned) res.sha256 = await cachedSha256(res.image, ctx.cwd);
+    }
     const size = (await fs.stat(res.image)).size;
-    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}) })}\n`);
+    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}), ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
     else {
       ctx.stdout.write(`${res.image}\n`);
       log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);

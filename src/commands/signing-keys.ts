@@ -82,3 +82,41 @@ export async function loadVerifyKeys(keys: string[], keyrings: string[], ctx: Cl
   }
   return out;
 }
+
+export interface SignFlagSet {
+  sign?: boolean;
+  key?: string;
+  passphraseStdin?: boolean;
+}
+
+/**
+ * For `build --sign` / `convert --sign`: checks the flags and loads the key
+ * before the long work starts, so a wrong key or passphrase fails in a second,
+ * not after the build. Undefined when not signing.
+ */
+export async function signingKeyForFlags(flags: SignFlagSet, ctx: CliContext): Promise<SigningKey | undefined> {
+  if (!flags.sign) {
+    if (flags.key) throw new InputError('--key is given without --sign', { hint: 'add --sign to sign the image with that key' });
+    return undefined;
+  }
+  if (!flags.key) throw new InputError('--sign needs --key FILE (a PEM private key or an armored OpenPGP secret key)');
+  return loadSigningKey(flags.key, !!flags.passphraseStdin, ctx);
+}
+
+/**
+ * Signs a freshly written image (one signature per group). An image the
+ * build cache kept that already carries this signer's signature is left as it
+ * is, so re-running `build --sign` does not pile up signatures.
+ */
+export async function signBuiltImage(image: string, key: SigningKey): Promise<{ signer: string; signatures: number[]; alreadySigned: boolean }> {
+  const { describeSignatures } = await import('../sif/integrity/describe.js');
+  const { loadIntegrityImage } = await import('../sif/integrity/image.js');
+  const { signSif } = await import('../sif/integrity/sign.js');
+  const { keyFingerprint } = await import('../sif/integrity/dsse.js');
+  const signer = key.kind === 'pgp' ? key.key.getFingerprint().toUpperCase() : key.keys.map((k) => keyFingerprint(k)).join(', ');
+  const claims = await describeSignatures(await loadIntegrityImage(image));
+  const mine = claims.filter((c) => c.signer.length > 0 && c.signer.every((s) => signer.split(', ').includes(s)));
+  if (mine.length) return { signer, signatures: mine.map((c) => c.id), alreadySigned: true };
+  const done = await signSif(image, key);
+  return { signer, signatures: done.map((d) => d.signatureId), alreadySigned: false };
+}
