@@ -273,3 +273,32 @@ describe('verify: the legacy format', () => {
     expect(r.signatures[0]!.problems.map((p) => [p.kind, p.id])).toEqual([['object', 2]]);
   });
 });
+
+describe('keys', () => {
+  it.each(['P-384', 'P-521'])('ECDSA %s: sign and verify round trip; another curve is refused as a key type', async (curve) => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
+    const file = await copyOf('one-group.sif');
+    await signSif(file, await parseSigningKey(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 'k.pem'));
+    const keys: VerifyKeys = { dsse: [], pgp: [] };
+    await addVerifyKeys(publicKey.export({ type: 'spki', format: 'pem' }) as string, 'k.pub', keys);
+    expect((await verifySif(await loadIntegrityImage(file), keys)).ok).toBe(true);
+    const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    await expect(parseSigningKey(k256, 'k1.pem')).rejects.toThrow(/k1.pem: ECDSA curve secp256k1 is not supported/);
+  });
+
+  it('an encrypted OpenPGP key needs its passphrase; with it the signature verifies', async () => {
+    const openpgp = await import('openpgp');
+    const { privateKey, publicKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name: 'Enc Test', email: 'enc@test.org' }], passphrase: 'pw', format: 'armored' });
+    const { PassphraseNeeded } = await import('../../src/sif/integrity/keys.js');
+    await expect(parseSigningKey(privateKey, 'enc.asc')).rejects.toBeInstanceOf(PassphraseNeeded);
+    await expect(parseSigningKey(privateKey, 'enc.asc', 'nope')).rejects.toThrow(/wrong passphrase/);
+    const file = await copyOf('two-groups.sif');
+    await signSif(file, await parseSigningKey(privateKey, 'enc.asc', 'pw'));
+    const keys: VerifyKeys = { dsse: [], pgp: [] };
+    await addVerifyKeys(publicKey, 'enc.pub.asc', keys);
+    const r = await verifySif(await loadIntegrityImage(file), keys);
+    expect(r.ok).toBe(true);
+    expect(r.signatures.map((s) => s.signers[0]?.userId)).toEqual(['Enc Test <enc@test.org>', 'Enc Test <enc@test.org>']);
+  });
+});
