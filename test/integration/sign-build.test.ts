@@ -3,7 +3,7 @@
  * by Sylabs' siftool and the real apptainer 1.4.5 (`verify --key`).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, service, tempDir } from '../helpers.js';
@@ -11,13 +11,8 @@ import { sifpack } from '../e2e/cli.js';
 
 const KEY = (f: string) => path.join(ROOT, 'test', 'fixtures', 'signing', 'keys', f);
 
-function apptainer(): string {
-  const fromEnv = process.env.SIFPACK_TEST_APPTAINER;
-  if (fromEnv) return fromEnv;
-  const ready = '/work/services/APPTAINER_READY';
-  if (existsSync(ready)) return readFileSync(ready, 'utf8').trim();
-  throw new Error('SIFPACK_TEST_APPTAINER is not set: install apptainer with test/services/install-apptainer.sh (npm run test:all does)');
-}
+/** The real apptainer, from test/services/start.sh; unset is a failure, not a skip. */
+const apptainer = (): string => service('SIFPACK_TEST_APPTAINER');
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
