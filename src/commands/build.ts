@@ -154,7 +154,7 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     for (const w of res.warnings) log.warn(w);
     let signed: Awaited<ReturnType<typeof signBuiltImage>> | undefined;
     if (signingKey) {
-      signed = await signBuiltImage(res.image, signingKey);
+      signed = await signBuiltImage(res.image, signingKey, interrupt.signal);
       log.info(signed.alreadySigned ? `${displayPath(res.image, ctx.cwd)} already carries a signature by ${signed.signer}` : `signed ${displayPath(res.image, ctx.cwd)} by ${signed.signer}`);
       if (!signed.alreadySigned) res.sha256 = await cachedSha256(res.image, ctx.cwd);
     }

@@ -65,7 +65,7 @@ export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx:
       signal: interrupt.signal,
       onProgress: (m) => log.info(m),
     });
-    const signed = signingKey ? await signBuiltImage(res.output, signingKey) : undefined;
+    const signed = signingKey ? await signBuiltImage(res.output, signingKey, interrupt.signal) : undefined;
     if (signed) log.info(`signed ${displayPath(res.output, ctx.cwd)} by ${signed.signer}`);
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ image, output: res.output, size: signed ? (await fs.stat(res.output)).size : res.size, squashfsBytes: res.squashfsBytes, entries: res.entries, seconds: res.seconds, squasher: res.squasher, ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
     else {

@@ -6,6 +6,7 @@ import { keyFingerprint } from '../sif/integrity/dsse.js';
 import { type SignedGroup, type SigningKey, signSif } from '../sif/integrity/sign.js';
 import { displayPath } from '../util/display-path.js';
 import { type CliContext, Log, collect, globalOptions } from './context.js';
+import { abortOnSigint } from './interrupt.js';
 import { loadSigningKey } from './signing-keys.js';
 
 interface SignFlags {
@@ -67,7 +68,13 @@ export async function run(file: string, flags: SignFlags, cmd: Command, ctx: Cli
   const objectIds = parseIds(flags.sifId, '--sif-id');
   const key = await loadSigningKey(flags.key, !!flags.passphraseStdin, ctx);
   const image = path.resolve(ctx.cwd, file);
-  const signed = await signSif(image, key, { groupIds, objectIds });
+  const interrupt = abortOnSigint();
+  let signed: SignedGroup[];
+  try {
+    signed = await signSif(image, key, { groupIds, objectIds, signal: interrupt.signal });
+  } finally {
+    interrupt.dispose();
+  }
   const signer = signerName(key);
   if (flags.json) ctx.stdout.write(`${JSON.stringify({ image, format: key.kind === 'pgp' ? 'pgp' : 'dsse', signer, signatures: signed })}\n`);
   else {

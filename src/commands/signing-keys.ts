@@ -108,7 +108,7 @@ export async function signingKeyForFlags(flags: SignFlagSet, ctx: CliContext): P
  * build cache kept that already carries this signer's signature is left as it
  * is, so re-running `build --sign` does not pile up signatures.
  */
-export async function signBuiltImage(image: string, key: SigningKey): Promise<{ signer: string; signatures: number[]; alreadySigned: boolean }> {
+export async function signBuiltImage(image: string, key: SigningKey, signal?: AbortSignal): Promise<{ signer: string; signatures: number[]; alreadySigned: boolean }> {
   const { describeSignatures } = await import('../sif/integrity/describe.js');
   const { loadIntegrityImage } = await import('../sif/integrity/image.js');
   const { signSif } = await import('../sif/integrity/sign.js');
@@ -117,6 +117,6 @@ export async function signBuiltImage(image: string, key: SigningKey): Promise<{ 
   const claims = await describeSignatures(await loadIntegrityImage(image));
   const mine = claims.filter((c) => c.signer.length > 0 && c.signer.every((s) => signer.split(', ').includes(s)));
   if (mine.length) return { signer, signatures: mine.map((c) => c.id), alreadySigned: true };
-  const done = await signSif(image, key);
+  const done = await signSif(image, key, signal ? { signal } : {});
   return { signer, signatures: done.map((d) => d.signatureId), alreadySigned: false };
 }

@@ -302,3 +302,22 @@ describe('keys', () => {
     expect(r.signatures.map((s) => s.signers[0]?.userId)).toEqual(['Enc Test <enc@test.org>', 'Enc Test <enc@test.org>']);
   });
 });
+
+describe('sign: atomic', () => {
+  it('an interrupt (aborted signal) ends with exit code 130, the image unchanged, no temp file left', async () => {
+    const file = await copyOf('two-groups.sif');
+    const before = await fs.readFile(file);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(signSif(file, await signingKey('ed25519-private.pem'), { signal: controller.signal })).rejects.toMatchObject({ exitCode: 130 });
+    expect((await fs.readFile(file)).equals(before)).toBe(true);
+    expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('keeps the file mode', async () => {
+    const file = await copyOf('one-group.sif');
+    await fs.chmod(file, 0o640);
+    await signSif(file, await signingKey('ed25519-private.pem'));
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o640);
+  });
+});

@@ -13,7 +13,7 @@
 import type { KeyObject } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import type * as openpgp from 'openpgp';
-import { InputError, RuntimeFailure } from '../../errors.js';
+import { EXIT, InputError, RuntimeFailure, SifpackError } from '../../errors.js';
 import { tempPathFor } from '../../util/atomic-write.js';
 import { DESCRIPTOR_SIZE, DataType, GROUP_MASK } from '../layout.js';
 import { clearsign } from './clearsign.js';
@@ -37,6 +37,8 @@ export interface SignOptions {
   deterministic?: boolean;
   /** OpenPGP: add go-crypto's random salt notation (default true, as apptainer does). */
   pgpSalt?: boolean;
+  /** Ctrl-C: stop before the rename; the original stays as it was. */
+  signal?: AbortSignal;
 }
 
 export interface SignedGroup {
@@ -88,7 +90,7 @@ async function signatureData(img: IntegrityImage, p: Plan, key: SigningKey, opts
 }
 
 /** Appends one signature object to the open image file (pkg/sif create.go writeDataObject). */
-async function appendSignature(handle: fs.FileHandle, img: IntegrityImage, group: number, data: Buffer, fingerprint: Buffer | undefined, t: bigint): Promise<number> {
+async function appendSignature(handle: fs.FileHandle, img: IntegrityImage, group: number, data: Buffer, fingerprint: Buffer | undefined, t: bigint, file: string): Promise<number> {
   const total = Number(img.header.descriptorsTotal);
   let slot = -1;
   for (let i = 0; i < total; i++) {
@@ -97,7 +99,7 @@ async function appendSignature(handle: fs.FileHandle, img: IntegrityImage, group
       break;
     }
   }
-  if (slot < 0) throw new InputError(`${img.path}: no free descriptor slot left for a signature (all ${total} used)`);
+  if (slot < 0) throw new InputError(`${file}: no free descriptor slot left for a signature (all ${total} used)`);
   let dataEnd = img.header.dataOffset;
   for (const x of img.descriptors) if (x.d.offset + x.d.size > dataEnd) dataEnd = x.d.offset + x.d.size;
   const id = slot + 1;
@@ -137,25 +139,30 @@ export async function signSif(file: string, key: SigningKey, opts: SignOptions =
     await fs.copyFile(file, tmp, constants.COPYFILE_FICLONE);
     await fs.chmod(tmp, st.mode & 0o7777);
     const out: SignedGroup[] = [];
+    const stopIfAborted = () => {
+      if (opts.signal?.aborted) throw new SifpackError(`signing interrupted; ${file} is unchanged`, EXIT.interrupted);
+    };
     for (const p of plans) {
+      stopIfAborted();
       const img = await loadIntegrityImage(tmp);
       img.path = tmp;
       const t = opts.deterministic || (opts.time === undefined && isDeterministic(img)) ? GO_ZERO_TIME : BigInt(Math.floor((opts.time ?? new Date()).getTime() / 1000));
       const { data, objects } = await signatureData(img, p, key, opts);
       const handle = await fs.open(tmp, 'r+');
       try {
-        const id = await appendSignature(handle, img, p.group, data, fingerprint, t);
+        const id = await appendSignature(handle, img, p.group, data, fingerprint, t, file);
         await handle.sync();
         out.push({ signatureId: id, group: p.group, objects: objects.map((o) => o.d.id) });
       } finally {
         await handle.close();
       }
     }
+    stopIfAborted();
     await fs.rename(tmp, file);
     return out;
   } catch (err) {
     await fs.rm(tmp, { force: true });
-    if (err instanceof InputError || err instanceof RuntimeFailure) throw err;
+    if (err instanceof SifpackError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code) throw new RuntimeFailure(`cannot sign ${file}: ${e.message}`, { cause: err });
     throw err;
