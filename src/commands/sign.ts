@@ -5,7 +5,8 @@ import { InputError } from '../errors.js';
 import { keyFingerprint } from '../sif/integrity/dsse.js';
 import { type SignedGroup, type SigningKey, signSif } from '../sif/integrity/sign.js';
 import { displayPath } from '../util/display-path.js';
-import { type CliContext, Log, collect, globalOptions } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { collect } from './setting-options.js';
 import { abortOnSigint } from './interrupt.js';
 import { loadSigningKey } from './signing-keys.js';
 

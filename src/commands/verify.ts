@@ -4,7 +4,8 @@ import path from 'node:path';
 import { InputError, RuntimeFailure } from '../errors.js';
 import { loadIntegrityImage } from '../sif/integrity/image.js';
 import { type SignatureReport, type VerifyReport, verifySif } from '../sif/integrity/verify.js';
-import { type CliContext, collect } from './context.js';
+import type { CliContext } from './context.js';
+import { collect } from './setting-options.js';
 import { parseIds } from './sign.js';
 import { loadVerifyKeys } from './signing-keys.js';
 
