@@ -31,12 +31,12 @@ export function register(program: Command, ctx: CliContext): void {
     .command('sign')
     .summary("sign a SIF in place, in apptainer's signature format")
     .description(
-      'Add a signature to a SIF, as `apptainer sign` does, without apptainer. By default\n' +
-        "one signature per object group, covering the header, the group's descriptors and\n" +
-        'its data. With a PEM private key (ed25519, ECDSA, RSA) the signature is a DSSE\n' +
-        'envelope (apptainer sign --key); with an armored OpenPGP secret key (apptainer key\n' +
-        'export --secret) it is an OpenPGP clear-signed message. The image is rewritten\n' +
-        'atomically: an interrupted run leaves the original file as it was.',
+      'Add a signature to a SIF as `apptainer sign` does, without apptainer. By\n' +
+        "default one signature per object group, covering the header, the group's\n" +
+        'descriptors and its data. A PEM private key (ed25519, ECDSA, RSA) makes a\n' +
+        'DSSE envelope (apptainer sign --key); an armored OpenPGP secret key\n' +
+        '(apptainer key export --secret) an OpenPGP clear-signed message. The image\n' +
+        'is rewritten atomically: an interrupted run leaves the original as it was.',
     )
     .argument('<IMAGE.sif>', 'the image to sign')
     .requiredOption('--key <FILE>', 'PEM private key or armored OpenPGP secret key')

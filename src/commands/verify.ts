@@ -24,11 +24,11 @@ export function register(program: Command, ctx: CliContext): void {
     .command('verify')
     .summary("check a SIF's signatures (apptainer's format) against your keys")
     .description(
-      'Check the signatures in a SIF, as `apptainer verify` does, without apptainer. For\n' +
-        'every object group (or the groups/objects named), each linked signature must be\n' +
-        'valid under a key you give, and the header, descriptors and data it covers must\n' +
-        'be unchanged. Reports, per signature, who signed, when, and which object ids\n' +
-        'match; exit 0 only when everything checked is signed and intact, 1 otherwise.',
+      'Check the signatures in a SIF as `apptainer verify` does, without apptainer.\n' +
+        'For every object group (or the groups/objects named), each linked signature\n' +
+        'must be valid under a key you give, and the header, descriptors and data it\n' +
+        'covers must be unchanged. Reports, per signature, who signed, when, and which\n' +
+        'object ids match; exit 0 only when everything checked is signed and intact.',
     )
     .argument('<IMAGE.sif>', 'the image to check')
     .option('--key <FILE>', 'PEM public key (DSSE) or armored OpenPGP public key (repeatable)', collect)
