@@ -4,7 +4,7 @@
  * which objects their (unverified) metadata covers. Nothing here is trusted;
  * `verify` checks it.
  */
-import { DataType, HASH_TYPE_NAMES, decodeSignatureExtra } from '../layout.js';
+import { DataType, HASH_TYPE_NAMES, decodeSignatureExtra, sifTime } from '../layout.js';
 import type * as openpgp from 'openpgp';
 import { loadOpenpgp } from './clearsign.js';
 import { parseEnvelope } from './dsse.js';
@@ -36,7 +36,7 @@ export async function describeSignatures(img: IntegrityImage): Promise<Signature
       linkedObject: !x.d.linksGroup && x.d.linkedId ? x.d.linkedId : null,
       hash: HASH_TYPE_NAMES[extra.hashType] ?? `type ${extra.hashType}`,
       signer: extra.entity ? [extra.entity] : [],
-      time: x.d.createdAt === GO_ZERO_TIME ? null : new Date(Number(x.d.createdAt) * 1000).toISOString(),
+      time: x.d.createdAt === GO_ZERO_TIME ? null : sifTime(x.d.createdAt),
       covers: [],
     };
     const data = await readObjectData(img, x.d).catch(() => Buffer.alloc(0));

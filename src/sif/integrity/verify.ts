@@ -15,7 +15,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type * as openpgp from 'openpgp';
-import { DataType, HASH_TYPE_NAMES, PartType, decodePartitionExtra, decodeSignatureExtra } from '../layout.js';
+import { DataType, HASH_TYPE_NAMES, PartType, decodePartitionExtra, decodeSignatureExtra, sifTime } from '../layout.js';
 import { clearsignedText, isClearsigned, verifyClearsigned } from './clearsign.js';
 import { parseEnvelope, verifyEnvelope } from './dsse.js';
 import { type IntegrityImage, type RawDescriptor, groupIds, groupMinId, groupObjects, hashObject, hashObjects, readObjectData } from './image.js';
@@ -99,7 +99,7 @@ async function classify(img: IntegrityImage, desc: RawDescriptor): Promise<Class
 }
 
 function timeOf(t: bigint): string | null {
-  return t === GO_ZERO_TIME ? null : new Date(Number(t) * 1000).toISOString();
+  return t === GO_ZERO_TIME ? null : sifTime(t);
 }
 
 function baseReport(c: Classified): SignatureReport {
