@@ -29,7 +29,7 @@ export interface Preset {
 }
 
 /** Bump when the templates change what an image contains, so cached builds are redone. */
-export const TEMPLATE_VERSION = '1';
+export const TEMPLATE_VERSION = '2';
 
 /** Where sifpack keeps the env file and lock inside the image. */
 export const IMAGE_SIFPACK_DIR = '/opt/sifpack';

@@ -7,6 +7,7 @@
  *   COPY ["environment.yml", "/opt/sifpack/environment.yml"]
  *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y
  *   ENV PATH="/opt/env/bin:$PATH" CONDA_PREFIX="/opt/env" PYTHONNOUSERSITE="1"
+ *   RUN mkdir -p /.singularity.d/env && printf '%s\n' … > /.singularity.d/env/91-sifpack-environment.sh
  *   LABEL "sifpack.env-hash"="sha256:…"
  *   RUN python -c 'import numpy, pandas'
  *   ENTRYPOINT ["python"]
@@ -14,9 +15,13 @@
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
 import type { Recipe } from '../model/recipe.js';
-import { osInstallLine, testCommand } from './def.js';
+import { environmentLines, hasSifpackDir, osInstallLine, testCommand } from './def.js';
+import { IMAGE_SIFPACK_DIR } from '../model/recipe.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
+
+/** The env script's place: after apptainer's 90-environment.sh, before 95-apps.sh and 99-base.sh. */
+export const ENV_SCRIPT = '/.singularity.d/env/91-sifpack-environment.sh';
 
 /** A Dockerfile double-quoted word: JSON escapes, plus `$` escaped unless it is a deliberate $PATH. */
 function dockerString(value: string, keepPathVar = false): string {
@@ -45,9 +50,17 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     warnings.push('Dockerfile: ENV also applies while the image is built, where apptainer\'s %environment is runtime-only; the environment.yml variables are set during the build steps too');
   }
   warnings.push(
-    "Dockerfile: conda activation hooks (etc/conda/activate.d) are sourced by the definition file's %environment, but ENV cannot run scripts; variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
+    "Dockerfile: conda activation hooks (etc/conda/activate.d) run in the SIF made from this image (through /.singularity.d/env/91-sifpack-environment.sh, as the definition file's %environment does), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
   );
-  warnings.push('Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to /opt/sifpack');
+  warnings.push(
+    hasSifpackDir(recipe)
+      ? `Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to ${IMAGE_SIFPACK_DIR}`
+      : 'Dockerfile: there is no %help; the package list is in the definition file (sifpack def)',
+  );
+  // What apptainer's %environment would hold, as a script apptainer (and sifpack
+  // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
+  const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];
+  const runEnvScript = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT} && chmod 755 ${ENV_SCRIPT}`;
 
   const text = renderTemplate('Dockerfile.mustache', {
     envName: recipe.envName,
@@ -59,6 +72,7 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     runInstall,
     envLines,
     labelLines,
+    runEnvScript,
     testCommand: testCommand(recipe),
   });
   return { text, warnings };

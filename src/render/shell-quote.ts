@@ -5,12 +5,27 @@
  * is written as '\''. Words made only of safe characters stay bare so the
  * scripts remain readable.
  */
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
 export function shellQuote(value: string): string {
-  if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  if (value !== '' && SAFE.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Quotes each word and joins them with spaces. */
 export function shellJoin(words: readonly string[]): string {
   return words.map(shellQuote).join(' ');
+}
+
+/**
+ * The same quoting for the scripts apptainer sources itself (%environment,
+ * /.singularity.d/env/*.sh): those are read by apptainer's embedded shell
+ * interpreter, not by /bin/sh, and under apptainer 1.4.5 a single quote
+ * written as '\'' arrives as \'. Double quotes with \ " $ ` escaped come
+ * through exactly (spaces, newlines, unicode, = included), in sh and bash too.
+ * Checked with real apptainer by test/integration/apptainer-compat.test.ts.
+ */
+export function envScriptQuote(value: string): string {
+  if (value !== '' && SAFE.test(value)) return value;
+  return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
 }

@@ -19,13 +19,30 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
+# For the SIF made from this image: apptainer writes ENV as defaults the host's
+# values override and runs no activation hooks; this script, sourced after ENV,
+# does what the definition file's %environment does.
+RUN mkdir -p /.singularity.d/env && printf '%s\n' \
+    '#!/bin/sh' \
+    '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
+    '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.' \
+    'export PATH=/opt/env/bin:"$PATH"' \
+    'export CONDA_PREFIX=/opt/env' \
+    'export CONDA_DEFAULT_ENV=analysis' \
+    'export PYTHONNOUSERSITE=1' \
+    '# Run the env'\''s conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.' \
+    'if [ -d /opt/env/etc/conda/activate.d ]; then' \
+    '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
+    fi \
+    > /.singularity.d/env/91-sifpack-environment.sh && chmod 755 /.singularity.d/env/91-sifpack-environment.sh
+
 LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="cuda" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04" \
-      "sifpack.template-version"="1" \
+      "sifpack.template-version"="2" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:3d1ff419cbd2914068287671b4e99913e48387435862467db0798d9039c5b0c6"
+      "sifpack.build-hash"="sha256:b87f3069375ef77b761bfb712c154c4358e9ae4933b678353cc1ae80ae570f8d"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'
