@@ -3,7 +3,6 @@ import { type Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { checkPinned } from '../config/presets.js';
 import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
@@ -11,7 +10,7 @@ import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
-import { recipeFromInputs } from './def.js';
+import { checkBaseImage, recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
@@ -20,6 +19,7 @@ interface BuildFlags {
   fromPrefix?: string;
   base?: string;
   baseImage?: string;
+  bootstrap?: string;
   defs?: string[];
   builder?: BuilderChoice;
   output?: string;
@@ -49,6 +49,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
     .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
     .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
+    .addOption(new Option('--bootstrap <AGENT>', "where apptainer takes the base image from (default docker: a registry); docker-daemon: the local Docker engine; docker-archive / localimage: --base-image names a docker save tarball / a SIF").choices(['docker', 'docker-daemon', 'docker-archive', 'localimage']))
     .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
@@ -98,15 +99,16 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   const { settings } = await settingsFor(cmd, ctx, {
     base: flags.base,
     baseImage: flags.baseImage,
+    bootstrap: flags.bootstrap,
     defs: flags.defs,
     builder: flags.builder,
     fakeroot: flags.fakeroot,
     tmpdir: flags.tmpdir,
   });
-  if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+  checkBaseImage(settings);
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
-  if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
+  if (defMode && (flags.lock || flags.base || flags.baseImage || flags.bootstrap)) throw new InputError(`${input} is a definition file: --lock, --base, --base-image and --bootstrap do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);

@@ -40,6 +40,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'base-image', type: str, description: "override the preset's base image (a site mirror or a local image)" },
   { key: 'defs', type: { kind: 'paths' }, default: [], description: 'extra directories of base presets' },
   { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', description: 'definition file format' },
+  { key: 'bootstrap', type: en('docker', 'docker-daemon', 'docker-archive', 'localimage'), default: 'docker', description: "where the def file's base image comes from: a registry (docker), the local Docker engine (docker-daemon), a docker save tarball (docker-archive, --base-image FILE.tar) or a SIF (localimage, --base-image FILE.sif)" },
   { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', description: 'what builds the image' },
   { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)' },
   { key: 'tmpdir', type: pth, description: 'scratch space for builds (APPTAINER_TMPDIR)' },
@@ -79,6 +80,7 @@ export interface Settings {
   baseImage?: string;
   defs: string[];
   format: 'apptainer' | 'docker';
+  bootstrap: 'docker' | 'docker-daemon' | 'docker-archive' | 'localimage';
   builder: 'auto' | 'apptainer' | 'singularity' | 'docker';
   fakeroot?: boolean;
   tmpdir?: string;

@@ -46,9 +46,13 @@ export type RecipeSource =
   | { kind: 'env-file'; envFile: InputFile; lock?: InputFile; pipLock?: InputFile }
   | { kind: 'prefix'; hostPath: string; recordsDigest: string };
 
+/** Apptainer's bootstrap agents for the base image (Bootstrap: in the def file). */
+export type Bootstrap = 'docker' | 'docker-daemon' | 'docker-archive' | 'localimage';
+
 export interface RecipeInput {
   preset: Preset;
   baseImage?: string;
+  bootstrap?: Bootstrap;
   spec: EnvironmentSpec;
   source: RecipeSource;
   sifpackVersion: string;
@@ -57,6 +61,8 @@ export interface RecipeInput {
 export interface Recipe {
   preset: Preset;
   baseImage: string;
+  /** Where apptainer takes the base image from; a Dockerfile's FROM always asks the engine. */
+  bootstrap: Bootstrap;
   envName: string;
   /** The env's path inside the image. */
   envPrefix: string;
@@ -197,6 +203,7 @@ export function buildRecipe(input: RecipeInput): Recipe {
   return {
     preset,
     baseImage,
+    bootstrap: input.bootstrap ?? 'docker',
     envName,
     envPrefix,
     source,

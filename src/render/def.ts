@@ -80,6 +80,7 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     presetName: recipe.preset.name,
     presetDescription: recipe.preset.description,
     baseImage: recipe.baseImage,
+    bootstrap: recipe.bootstrap,
     files: recipe.files,
     osInstall: os ? [os] : [],
     envPrefix: recipe.envPrefix,

@@ -60,7 +60,7 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   // What apptainer's %environment would hold, as a script apptainer (and sifpack
   // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
   const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];
-  const runEnvScript = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT} && chmod 755 ${ENV_SCRIPT}`;
+  const runEnvScript = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT}`;
 
   const text = renderTemplate('Dockerfile.mustache', {
     envName: recipe.envName,

@@ -66,6 +66,9 @@ export function runscript(cfg: ImageConfig): string {
   return sh(`# ENTRYPOINT, with CMD as default arguments that given arguments replace.\nif [ $# -gt 0 ]; then\n    exec ${shellJoin(ep)} "$@"\nfi\nexec ${shellJoin([...ep, ...cmd])}\n`);
 }
 
+/** The def file's %environment goes here; a converted Docker image has none. */
+export const ENVIRONMENT_SH = sh('# Custom environment shell code should follow\n');
+
 /** What `instance start` runs: nothing of the image's, as apptainer's conversion does. */
 export const STARTSCRIPT = sh('# No startscript: a Docker image has none to convert.\n');
 
@@ -86,7 +89,7 @@ export function rootfsMetadata(cfg: ImageConfig, deffile: string, labels: Record
     dir('.singularity.d/libs'),
     file('.singularity.d/env/01-base.sh', sh('# Base environment: nothing to set for a converted Docker image.\n')),
     file('.singularity.d/env/10-docker2singularity.sh', dockerEnvScript(cfg.Env ?? [])),
-    file('.singularity.d/env/90-environment.sh', sh('# Custom environment shell code should follow\n')),
+    file('.singularity.d/env/90-environment.sh', ENVIRONMENT_SH),
     // Apptainer writes it for every image it builds (SCIF apps' exports; empty without apps).
     file('.singularity.d/env/94-appsbase.sh', ''),
     file('.singularity.d/env/95-apps.sh', sh('# SCIF apps: images converted by sifpack have none.\n')),
@@ -97,7 +100,9 @@ export function rootfsMetadata(cfg: ImageConfig, deffile: string, labels: Record
 else
     LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/.singularity.d/libs"
 fi
-PS1="Apptainer> "
+if [ -z "\${PS1:-}" ]; then
+    PS1="Apptainer> "
+fi
 export LD_LIBRARY_PATH PS1
 `),
     ),
@@ -121,7 +126,7 @@ export PATH
     file('.singularity.d/actions/run', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/runscript ]; then\n    exec /.singularity.d/runscript "$@"\nfi\necho "No runscript found, running /bin/sh"\nexec /bin/sh "$@"\n`)),
     file('.singularity.d/actions/shell', sh(`${SOURCE_ENV}\nif [ -x /bin/bash ]; then\n    exec /bin/bash --norc "$@"\nfi\nexec /bin/sh "$@"\n`)),
     file('.singularity.d/actions/start', sh(`${SOURCE_ENV}\nexec /.singularity.d/startscript "$@"\n`)),
-    file('.singularity.d/actions/test', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/test ]; then\n    exec /.singularity.d/test "$@"\nfi\necho "No test script found in this image"\nexit 0\n`)),
+    file('.singularity.d/actions/test', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/test ]; then\n    exec /.singularity.d/test "$@"\nfi\necho "No test found in container, executing /bin/sh -c true"\nexec /bin/sh -c true\n`)),
     file('.singularity.d/runscript', runscript(cfg)),
     file('.singularity.d/startscript', STARTSCRIPT),
     file('.singularity.d/labels.json', labelsJson(labels), 0o644),

@@ -16,7 +16,7 @@ import { requireImage } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process.js';
 import { type TransformReport, transformRootfs } from '../runtime/rootfs-stream.js';
 import { ARCH_CODES, DataType } from '../sif/layout.js';
-import { STARTSCRIPT, type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
+import { ENVIRONMENT_SH, STARTSCRIPT, type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
 import { SifWriter } from '../sif/writer.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz';
@@ -43,19 +43,23 @@ export interface ConvertResult {
   squasher: 'mksquashfs' | 'tar2sqfs';
 }
 
-/** The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without unpacking. */
+/**
+ * The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without
+ * unpacking. apptainer fills it from `inspect --all`, which trims each text's trailing newlines.
+ */
 export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>): object {
+  const trim = (s: string) => s.replace(/\n+$/, '');
   return {
     data: {
       attributes: {
-        deffile,
+        deffile: trim(deffile),
         environment: {
-          '/.singularity.d/env/10-docker2singularity.sh': dockerEnvScript(cfg.Env ?? []),
-          '/.singularity.d/env/90-environment.sh': '#!/bin/sh\n# Custom environment shell code should follow\n',
+          '/.singularity.d/env/10-docker2singularity.sh': trim(dockerEnvScript(cfg.Env ?? [])),
+          '/.singularity.d/env/90-environment.sh': trim(ENVIRONMENT_SH),
         },
         labels,
-        runscript: runscript(cfg),
-        startscript: STARTSCRIPT,
+        runscript: trim(runscript(cfg)),
+        startscript: trim(STARTSCRIPT),
       },
     },
     type: 'container',

@@ -32,7 +32,7 @@ RUN mkdir -p /.singularity.d/env && printf '%s\n' \
     'if [ -d /opt/env/etc/conda/activate.d ]; then' \
     '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
     fi \
-    > /.singularity.d/env/91-sifpack-environment.sh && chmod 755 /.singularity.d/env/91-sifpack-environment.sh
+    > /.singularity.d/env/91-sifpack-environment.sh
 
 LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
       "sifpack.env-name"="analysis" \
