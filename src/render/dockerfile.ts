@@ -3,7 +3,7 @@
  *
  * Format:
  *   FROM mambaorg/micromamba:2.3.2-debian12-slim
- *   USER root
+ *   USER 0
  *   COPY ["environment.yml", "/opt/sifpack/environment.yml"]
  *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y
  *   ENV PATH="/opt/env/bin:$PATH" CONDA_PREFIX="/opt/env" PYTHONNOUSERSITE="1"

@@ -4,8 +4,9 @@
 # Base preset "cuda": micromamba 2.3 on the NVIDIA CUDA 12.6 runtime (Ubuntu 22.04), for GPU jobs
 FROM mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04
 
-# Install as root, as apptainer's %post does (some base images switch to a user).
-USER root
+# Install as root, as apptainer's %post does (some base images switch to a user);
+# uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
+USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 RUN set -eu; \
     export MAMBA_ROOT_PREFIX=/opt/conda; \

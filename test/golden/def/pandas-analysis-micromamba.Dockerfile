@@ -4,8 +4,9 @@
 # Base preset "micromamba": micromamba 2.3 on Debian 12 (slim) — small and fast; the default
 FROM mambaorg/micromamba:2.3.2-debian12-slim
 
-# Install as root, as apptainer's %post does (some base images switch to a user).
-USER root
+# Install as root, as apptainer's %post does (some base images switch to a user);
+# uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
+USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 RUN set -eu; \
     export MAMBA_ROOT_PREFIX=/opt/conda; \

@@ -4,8 +4,9 @@
 # Base preset "miniforge": Miniforge 25.3 (conda + conda-forge) on Ubuntu
 FROM condaforge/miniforge3:25.3.0-1
 
-# Install as root, as apptainer's %post does (some base images switch to a user).
-USER root
+# Install as root, as apptainer's %post does (some base images switch to a user);
+# uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
+USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 RUN set -eu; \
     /opt/conda/bin/conda env create -p /opt/env -f /opt/sifpack/environment.yml; \
