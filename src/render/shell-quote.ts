@@ -18,6 +18,18 @@ export function shellJoin(words: readonly string[]): string {
 }
 
 /**
+ * A value for APPTAINERENV_NAME / SINGULARITYENV_NAME. apptainer does not pass
+ * these through as they are: it writes `export NAME="value"` (only `"`
+ * escaped) and evaluates that, so `$HOME` expands and `\`id\`` runs inside the
+ * container (runtime/engine/apptainer/process_linux.go, injectEnvHandler).
+ * Escaping \ $ ` here makes that evaluation give back the value as typed.
+ * Checked with real apptainer by test/integration/slurm.test.ts.
+ */
+export function containerEnvValue(value: string): string {
+  return value.replace(/[\\$`]/g, (c) => `\\${c}`);
+}
+
+/**
  * The same quoting for the scripts apptainer sources itself (%environment,
  * /.singularity.d/env/*.sh): those are read by apptainer's embedded shell
  * interpreter, not by /bin/sh, and under apptainer 1.4.5 a single quote
