@@ -102,8 +102,10 @@ describe('real Slurm: submit, status, logs', () => {
     expect(text.stdout).toMatch(new RegExp(`^${id}\\s+dump\\s+FAILED\\s+exited with code 3$`, 'm'));
   });
 
-  it('afterok: the second job starts only after the first succeeded', async () => {
-    await writeJob(p, 'first.sbatch', ['-e', 'SLEEP=3', '--job-name', 'first']);
+  // The first job sleeps long enough that the second is still waiting when it is first
+  // polled, even on a loaded machine (each CLI call and apptainer start takes seconds there).
+  it('afterok: the second job starts only after the first succeeded', { timeout: 90_000 }, async () => {
+    await writeJob(p, 'first.sbatch', ['-e', 'SLEEP=20', '--job-name', 'first']);
     await writeJob(p, 'second.sbatch', ['--job-name', 'second']);
     const a = await submit(p, 'first.sbatch');
     const b = await submit(p, 'second.sbatch', ['--dependency', `afterok:${a}`]);
