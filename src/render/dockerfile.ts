@@ -5,9 +5,9 @@
  *   FROM mambaorg/micromamba:2.3.2-debian12-slim
  *   USER 0
  *   COPY ["environment.yml", "/opt/sifpack/environment.yml"]
- *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y
+ *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y;
+ *       mkdir -p /.singularity.d/env && printf '%s\n' … > /.singularity.d/env/91-sifpack-environment.sh
  *   ENV PATH="/opt/env/bin:$PATH" CONDA_PREFIX="/opt/env" PYTHONNOUSERSITE="1"
- *   RUN mkdir -p /.singularity.d/env && printf '%s\n' … > /.singularity.d/env/91-sifpack-environment.sh
  *   LABEL "sifpack.env-hash"="sha256:…"
  *   RUN python -c 'import numpy, pandas'
  *   ENTRYPOINT ["python"]
@@ -41,7 +41,13 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   if (os) commands.push(os);
   for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${k}=${shellQuote(v)}`);
   for (const step of recipe.install.steps) commands.push(shellJoin(step));
-  const runInstall = commands.length > 1 ? commands.join('; \\\n    ') : undefined;
+  // What apptainer's %environment would hold, as a script apptainer (and sifpack
+  // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
+  const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];
+  const envScriptCommand = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT}`;
+  // In the install step's RUN: one container less per build.
+  commands.push(envScriptCommand);
+  const runInstall = commands.join('; \\\n    ');
 
   const envLines = recipe.environment.map(([k, v]) => `${k}=${dockerString(v, k === 'PATH')}`).join(' \\\n    ');
   const labelLines = recipe.labels.map(([k, v]) => `${JSON.stringify(k)}=${dockerString(v)}`).join(' \\\n      ');
@@ -57,10 +63,6 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
       ? `Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to ${IMAGE_SIFPACK_DIR}`
       : 'Dockerfile: there is no %help; the package list is in the definition file (sifpack def)',
   );
-  // What apptainer's %environment would hold, as a script apptainer (and sifpack
-  // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
-  const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];
-  const runEnvScript = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT}`;
 
   const text = renderTemplate('Dockerfile.mustache', {
     envName: recipe.envName,
@@ -72,7 +74,6 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     runInstall,
     envLines,
     labelLines,
-    runEnvScript,
     testCommand: testCommand(recipe),
   });
   return { text, warnings };

@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packContext } from '../../src/runtime/build-context.js';
 import { DockerodeEngine } from '../../src/runtime/docker.js';
+import { exportLines } from '../../src/render/def.js';
 import { sifpack } from '../e2e/cli.js';
 import { service, tempDir } from '../helpers.js';
 import { type Run, TEST_USER, apptainer, apptainerConvert, ensureTestUser, loadWithConfig } from './apptainer-harness.js';
@@ -208,5 +209,22 @@ describe('ENV values through real apptainer exec (property-based, one image, one
       const wrong = values.map((v, i) => ({ i, want: v, got: got[i] })).filter((x) => x.got !== x.want);
       expect(wrong).toEqual([]);
     }
+  });
+
+  it('the same values (one-line ones) written by the def renderer into %environment arrive exactly from an apptainer-built image', { timeout: 240_000 }, async () => {
+    // A definition file's lines cannot hold a newline; the renderer's quoting is what is under test.
+    const oneLine = values.filter((v) => !/[\n\r]/.test(v));
+    const def = path.join(dir, 'fuzz.def');
+    const lines = exportLines(oneLine.map((v, i) => [`FUZZ_${i}`, v] as [string, string]));
+    await fs.writeFile(def, `Bootstrap: docker-daemon\nFrom: ${service('SIFPACK_TEST_BUSYBOX_IMAGE')}\n\n%environment\n${lines.map((l) => `    export ${l}`).join('\n')}\n`);
+    const sif = path.join(dir, 'fuzz-def.sif');
+    const b = await apptainer(['build', '--force', sif, def], { timeoutMs: 200_000 });
+    expect(b.stderr).not.toMatch(/FATAL/);
+    expect(b.code).toBe(0);
+    const r = await apptainer(['exec', sif, 'sh', '-c', `printf '%s\\0' ${oneLine.map((_, i) => `"$FUZZ_${i}"`).join(' ')}`]);
+    expect(r.code).toBe(0);
+    const got = r.stdout.split('\0').slice(0, -1);
+    expect(oneLine.map((v, i) => ({ i, want: v, got: got[i] })).filter((x) => x.got !== x.want)).toEqual([]);
+    expect(oneLine.length).toBeGreaterThan(150);
   });
 });

@@ -8,20 +8,13 @@ FROM condaforge/miniforge3:25.3.0-1
 # uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
 USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
+# The last command writes, for the SIF made from this image, what the definition
+# file's %environment does (apptainer turns ENV into defaults and runs no
+# activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
     /opt/conda/bin/conda env create -p /opt/env -f /opt/sifpack/environment.yml; \
-    /opt/conda/bin/conda clean -a -y
-
-# The env is active for every command: no conda activate, no entrypoint shim.
-ENV PATH="/opt/env/bin:$PATH" \
-    CONDA_PREFIX="/opt/env" \
-    CONDA_DEFAULT_ENV="analysis" \
-    PYTHONNOUSERSITE="1"
-
-# For the SIF made from this image: apptainer writes ENV as defaults the host's
-# values override and runs no activation hooks; this script, sourced after ENV,
-# does what the definition file's %environment does.
-RUN mkdir -p /.singularity.d/env && printf '%s\n' \
+    /opt/conda/bin/conda clean -a -y; \
+    mkdir -p /.singularity.d/env && printf '%s\n' \
     '#!/bin/sh' \
     '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
     '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.' \
@@ -34,6 +27,12 @@ RUN mkdir -p /.singularity.d/env && printf '%s\n' \
     '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
     fi \
     > /.singularity.d/env/91-sifpack-environment.sh
+
+# The env is active for every command: no conda activate, no entrypoint shim.
+ENV PATH="/opt/env/bin:$PATH" \
+    CONDA_PREFIX="/opt/env" \
+    CONDA_DEFAULT_ENV="analysis" \
+    PYTHONNOUSERSITE="1"
 
 LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
       "sifpack.env-name"="analysis" \
