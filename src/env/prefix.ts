@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { type HistoryData, parseHistory } from './history.js';
 import { type PipPackage, findSitePackages, readPipPackages } from './site-packages.js';
@@ -89,12 +89,7 @@ async function readCondarcChannels(prefix: string): Promise<string[] | undefined
   const file = path.join(prefix, '.condarc');
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (err) {
-    throw new InputError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYamlFile(text, file);
   const ch = raw && typeof raw === 'object' ? (raw as { channels?: unknown }).channels : undefined;
   return Array.isArray(ch) ? ch.filter((c): c is string => typeof c === 'string') : undefined;
 }
