@@ -179,7 +179,10 @@ function refusePlaintextSecrets(spec: EnvironmentSpec, source: Extract<RecipeSou
 
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
-  if (input.baseImage) checkPinned(input.baseImage, '--base-image');
+  // docker-archive / localimage name a file, not an image reference (checkBaseImage checks those).
+  const fileAgent = input.bootstrap === 'docker-archive' || input.bootstrap === 'localimage';
+  if (input.baseImage && !fileAgent) checkPinned(input.baseImage, '--base-image');
+  if (input.baseImage && fileAgent && /\s/.test(input.baseImage)) throw new InputError(`--base-image ${JSON.stringify(input.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`);
   const baseImage = input.baseImage ?? preset.image;
   const envName = spec.name ?? 'env';
   const labels: [string, string][] = [];
