@@ -82,7 +82,7 @@ afterAll(async () => {
 describe.each([
   ['root', false],
   [`an unprivileged user (${TEST_USER}, APPTAINER_UNSQUASH=1)`, true],
-])('sifpack convert vs apptainer build docker-daemon:// under real apptainer, as %s', (_who, asUser) => {
+])('sifpack convert vs apptainer build docker-daemon:// under real apptainer, as %s', { timeout: 120_000 }, (_who, asUser) => {
   /** Runs the same command on both images; returns [apptainer's, sifpack's]. */
   const both = (args: (sif: string) => string[], opts: { cwd?: string; env?: Record<string, string>; input?: string } = {}) => Promise.all([apptainer(args(ref), { ...opts, asUser }), apptainer(args(ours), { ...opts, asUser })]);
 
@@ -144,7 +144,7 @@ describe.each([
   });
 });
 
-describe('apptainer inspect of both images', () => {
+describe('apptainer inspect of both images', { timeout: 60_000 }, () => {
   const inspect = (args: string[]) => Promise.all([apptainer(['inspect', ...args, ref]), apptainer(['inspect', ...args, ours])]);
 
   it('--labels: apptainer\'s build labels and the image\'s own (org.opencontainers.image.*) in both, plus sifpack\'s', async () => {

@@ -24,7 +24,8 @@ afterAll(async () => {
   await fs.rm(p.dir, { recursive: true, force: true });
 });
 
-describe('real Slurm: submit, status, logs', () => {
+// Each job starts a real apptainer: seconds on a quiet machine, tens of them on a loaded one.
+describe('real Slurm: submit, status, logs', { timeout: 120_000 }, () => {
   it('a plain job: its Python output lands in the expected file; status says completed; the ledger has the run', async () => {
     await writeJob(p, 'plain.sbatch', []);
     const id = await submit(p, 'plain.sbatch');
@@ -159,7 +160,7 @@ describe('real Slurm: submit, status, logs', () => {
 
   it('a job name with $ and backticks reaches the container as Slurm has it (SLURM_JOB_NAME)', async () => {
     await fs.writeFile(path.join(p.dir, 'name.py'), 'import os\nprint("name=[" + os.environ["SLURM_JOB_NAME"] + "]")\n');
-    const r = await p.cli(['sbatch', 'name.py', '--image', 'analysis.sif', '--job-name', 'a$HOME`id`\\b', '-o', 'name.sbatch']);
+    const r = await p.cli(['sbatch', 'name.py', '--image', 'analysis.sif', '--job-name', 'a$HOME`id`\\b', '--script-out', 'name.sbatch']);
     expect(r.code).toBe(0);
     const id = await submit(p, 'name.sbatch');
     await waitFor(p, id);
@@ -171,7 +172,7 @@ describe('real Slurm: submit, status, logs', () => {
     await fs.mkdir(path.join(p.dir, 'data in'));
     await fs.writeFile(path.join(p.dir, 'data in', 'x.txt'), 'bound\n');
     await fs.writeFile(path.join(p.dir, 'bind.py'), 'print("read:", open("/data/x.txt").read().strip())\n');
-    const r = await p.cli(['sbatch', 'bind.py', '--image', 'analysis.sif', '--bind', `${path.join(p.dir, 'data in')}:/data:ro`, '-o', 'bind.sbatch', '--job-name', 'bind']);
+    const r = await p.cli(['sbatch', 'bind.py', '--image', 'analysis.sif', '--bind', `${path.join(p.dir, 'data in')}:/data:ro`, '--script-out', 'bind.sbatch', '--job-name', 'bind']);
     expect(r.code).toBe(0);
     const id = await submit(p, 'bind.sbatch');
     expect(await waitFor(p, id)).toMatchObject({ state: 'COMPLETED' });
