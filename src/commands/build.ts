@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { checkPinned } from '../config/presets.js';
 import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
@@ -14,12 +13,12 @@ import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { signBuiltImage, signingKeyForFlags } from './signing-keys.js';
-import { recipeFromInputs } from './def.js';
+import { checkBaseImage, recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
 /** The settings build takes; their flags, help and types come from the settings table. */
-const TAKES = ['base', 'base-image', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
+const TAKES = ['base', 'base-image', 'bootstrap', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
 
 /** build's own options, which are not settings. */
 interface BuildFlags {
@@ -134,7 +133,7 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
-  if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+  checkBaseImage(settings);
   const inputPath = path.resolve(ctx.cwd, input);
   if (!flags.fromPrefix && (await isDockerfile(inputPath))) {
     const dir = path.relative(ctx.cwd, path.dirname(inputPath)) || '.';
@@ -143,7 +142,7 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     });
   }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
-  if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image')) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
+  if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image' || sources.bootstrap === '--bootstrap')) throw new InputError(`${input} is a definition file: --lock, --base, --base-image and --bootstrap do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);

@@ -8,7 +8,7 @@ import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { InputError } from '../errors.js';
 import { type EnvironmentSpec, parseEnvironmentYaml } from '../model/environment.js';
-import { type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
+import { type Bootstrap, type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import type { Rendered } from '../render/template.js';
@@ -19,7 +19,7 @@ import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 
 /** The settings def takes; their flags, help and types come from the settings table. */
-const TAKES = ['base', 'base-image', 'format', 'defs'] as const;
+const TAKES = ['base', 'base-image', 'bootstrap', 'format', 'defs'] as const;
 
 /** def's own options, which are not settings. */
 interface DefFlags {
@@ -77,6 +77,22 @@ async function readInput(file: string, what: string): Promise<string> {
   }
 }
 
+/**
+ * --base-image against --bootstrap: an image name must be pinned (docker,
+ * docker-daemon); a file (docker-archive, localimage) must be given, and be
+ * one a def header line can hold.
+ */
+export function checkBaseImage(settings: { baseImage?: string; bootstrap: Bootstrap }): void {
+  const fileAgent = settings.bootstrap === 'docker-archive' || settings.bootstrap === 'localimage';
+  if (!fileAgent) {
+    if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+    return;
+  }
+  const what = settings.bootstrap === 'localimage' ? 'a .sif file' : 'a `docker save` tarball';
+  if (!settings.baseImage) throw new InputError(`--bootstrap ${settings.bootstrap} needs --base-image naming ${what}`, { hint: `e.g. --bootstrap ${settings.bootstrap} --base-image ${settings.bootstrap === 'localimage' ? 'base.sif' : 'base.tar'}` });
+  if (/\s/.test(settings.baseImage)) throw new InputError(`--base-image ${JSON.stringify(settings.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`, { hint: 'move or rename the file' });
+}
+
 /** A path as the def file refers to it: relative to the def's directory; %files cannot take whitespace. */
 function defRelative(file: string, defDir: string): string {
   const rel = path.relative(defDir, file) || path.basename(file);
@@ -87,7 +103,7 @@ function defRelative(file: string, defDir: string): string {
 /** Everything `def` and `build` need: the recipe and the environment it came from. */
 export async function recipeFromInputs(
   input: { envFile?: string; lock?: string; fromPrefix?: string; defDir: string; cwd: string },
-  settings: { base: string; baseImage?: string; defs: string[] },
+  settings: { base: string; baseImage?: string; defs: string[]; bootstrap?: Bootstrap },
 ): Promise<{ recipe: Recipe; spec: EnvironmentSpec }> {
   const preset = await loadPreset(settings.base, settings.defs);
   let spec: EnvironmentSpec;
@@ -119,14 +135,14 @@ export async function recipeFromInputs(
     }
     source = { kind: 'env-file', envFile, ...(lock ? { lock } : {}), ...(pipLock ? { pipLock } : {}) };
   }
-  const recipe = buildRecipe({ preset, spec, source, sifpackVersion: VERSION, ...(settings.baseImage ? { baseImage: settings.baseImage } : {}) });
+  const recipe = buildRecipe({ preset, spec, source, sifpackVersion: VERSION, ...(settings.baseImage ? { baseImage: settings.baseImage } : {}), ...(settings.bootstrap ? { bootstrap: settings.bootstrap } : {}) });
   return { recipe, spec };
 }
 
 export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, TAKES);
-  if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+  checkBaseImage(settings);
   const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;
   const { recipe } = await recipeFromInputs(

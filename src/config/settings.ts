@@ -55,6 +55,7 @@ const TABLE = [
   { key: 'base-image', type: str, value: 'IMAGE', description: "use this image instead of the preset's (a site mirror, a local image); must be pinned" },
   { key: 'defs', type: { kind: 'paths' }, default: [], value: 'DIR', description: 'extra directory of presets, one YAML file per preset' },
   { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', value: 'FORMAT', description: 'apptainer definition file or Dockerfile' },
+  { key: 'bootstrap', type: en('docker', 'docker-daemon', 'docker-archive', 'localimage'), default: 'docker', value: 'AGENT', description: "where apptainer takes the def file's base image from: a registry (docker), the local Docker engine (docker-daemon), a docker save tarball (docker-archive) or a SIF (localimage), both named by --base-image" },
   { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', value: 'WHICH', description: 'what builds: auto tries apptainer, singularity, then Docker' },
   { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)', offDescription: 'never pass --fakeroot' },
   { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR)' },

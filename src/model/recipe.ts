@@ -31,7 +31,7 @@ export interface Preset {
 }
 
 /** Bump when the templates change what an image contains, so cached builds are redone. */
-export const TEMPLATE_VERSION = '1';
+export const TEMPLATE_VERSION = '2';
 
 /** Where sifpack keeps the env file and lock inside the image. */
 export const IMAGE_SIFPACK_DIR = '/opt/sifpack';
@@ -48,9 +48,13 @@ export type RecipeSource =
   | { kind: 'env-file'; envFile: InputFile; lock?: InputFile; pipLock?: InputFile }
   | { kind: 'prefix'; hostPath: string; recordsDigest: string };
 
+/** Apptainer's bootstrap agents for the base image (Bootstrap: in the def file). */
+export type Bootstrap = 'docker' | 'docker-daemon' | 'docker-archive' | 'localimage';
+
 export interface RecipeInput {
   preset: Preset;
   baseImage?: string;
+  bootstrap?: Bootstrap;
   spec: EnvironmentSpec;
   source: RecipeSource;
   sifpackVersion: string;
@@ -59,6 +63,8 @@ export interface RecipeInput {
 export interface Recipe {
   preset: Preset;
   baseImage: string;
+  /** Where apptainer takes the base image from; a Dockerfile's FROM always asks the engine. */
+  bootstrap: Bootstrap;
   envName: string;
   /** The env's path inside the image. */
   envPrefix: string;
@@ -173,7 +179,10 @@ function refusePlaintextSecrets(spec: EnvironmentSpec, source: Extract<RecipeSou
 
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
-  if (input.baseImage) checkPinned(input.baseImage, '--base-image');
+  // docker-archive / localimage name a file, not an image reference (checkBaseImage checks those).
+  const fileAgent = input.bootstrap === 'docker-archive' || input.bootstrap === 'localimage';
+  if (input.baseImage && !fileAgent) checkPinned(input.baseImage, '--base-image');
+  if (input.baseImage && fileAgent && /\s/.test(input.baseImage)) throw new InputError(`--base-image ${JSON.stringify(input.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`);
   const baseImage = input.baseImage ?? preset.image;
   const envName = spec.name ?? 'env';
   const labels: [string, string][] = [];
@@ -222,6 +231,7 @@ export function buildRecipe(input: RecipeInput): Recipe {
   return {
     preset,
     baseImage,
+    bootstrap: input.bootstrap ?? 'docker',
     envName,
     envPrefix,
     source,

@@ -13,12 +13,37 @@
  *   %help       the package list
  */
 import { IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
-import { shellJoin, shellQuote } from './shell-quote.js';
+import { envScriptQuote, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
-/** `export NAME=value` bodies; PATH keeps "$PATH" live, every other value is literal. */
+/**
+ * `export NAME=value` bodies; PATH keeps "$PATH" live, every other value is
+ * literal. Double-quoted: apptainer's own interpreter reads these (see envScriptQuote).
+ */
 export function exportLines(environment: Recipe['environment']): string[] {
-  return environment.map(([k, v]) => (k === 'PATH' && v.endsWith(':$PATH') ? `PATH=${shellQuote(v.slice(0, -':$PATH'.length))}:"$PATH"` : `${k}=${shellQuote(v)}`));
+  return environment.map(([k, v]) => (k === 'PATH' && v.endsWith(':$PATH') ? `PATH=${envScriptQuote(v.slice(0, -':$PATH'.length))}:"$PATH"` : `${k}=${envScriptQuote(v)}`));
+}
+
+/**
+ * The runtime environment as shell lines: the def's %environment, and the
+ * /.singularity.d/env script the Dockerfile adds, so an image built either
+ * way sets the same variables and runs the same activation hooks.
+ */
+export function environmentLines(recipe: Recipe): string[] {
+  const prefix = envScriptQuote(recipe.envPrefix);
+  return [
+    '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.',
+    ...exportLines(recipe.environment).map((l) => `export ${l}`),
+    "# Run the env's conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.",
+    `if [ -d ${prefix}/etc/conda/activate.d ]; then`,
+    `    for f in ${prefix}/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done`,
+    'fi',
+  ];
+}
+
+/** Whether /opt/sifpack exists in the image (not for --from-prefix, which copies only the env). */
+export function hasSifpackDir(recipe: Recipe): boolean {
+  return recipe.files.some((f) => f.dest.startsWith(`${IMAGE_SIFPACK_DIR}/`));
 }
 
 /** The OS package install line for the preset's package manager, or none. */
@@ -55,21 +80,21 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     presetName: recipe.preset.name,
     presetDescription: recipe.preset.description,
     baseImage: recipe.baseImage,
+    bootstrap: recipe.bootstrap,
     files: recipe.files,
     osInstall: os ? [os] : [],
-    prefixCopy: recipe.source.kind === 'prefix',
     envPrefix: recipe.envPrefix,
-    envPrefixQuoted: shellQuote(recipe.envPrefix),
     installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
     cudaNote: 'CONDA_OVERRIDE_CUDA' in recipe.install.env,
     installSteps: recipe.install.steps.map(shellJoin),
-    environment: exportLines(recipe.environment),
+    environment: environmentLines(recipe),
     testSkipped: recipe.testSkipped.join(', '),
     testCommand: test,
     testEcho: shellQuote(`sifpack test: checked ${[...recipe.testImports, ...recipe.testGuessed].join(', ')}`),
     labels: recipe.labels.map(([key, value]) => ({ key, value })),
     hasLock: recipe.source.kind === 'env-file' && !!recipe.source.lock,
-    sifpackDir: IMAGE_SIFPACK_DIR,
+    sifpackDir: hasSifpackDir(recipe) ? IMAGE_SIFPACK_DIR : undefined,
+    prefixCopy: recipe.source.kind === 'prefix' ? { hostPath: recipe.source.hostPath } : undefined,
     packages: recipe.packages,
   });
   return { text, warnings: [] };

@@ -3,9 +3,10 @@
  *
  * Format:
  *   FROM mambaorg/micromamba:2.3.2-debian12-slim
- *   USER root
+ *   USER 0
  *   COPY ["environment.yml", "/opt/sifpack/environment.yml"]
- *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y
+ *   RUN set -eu; export MAMBA_ROOT_PREFIX=/opt/conda; /bin/micromamba create ...; /bin/micromamba clean -a -y;
+ *       mkdir -p /.singularity.d/env && printf '%s\n' … > /.singularity.d/env/91-sifpack-environment.sh
  *   ENV PATH="/opt/env/bin:$PATH" CONDA_PREFIX="/opt/env" PYTHONNOUSERSITE="1"
  *   LABEL "sifpack.env-hash"="sha256:…"
  *   RUN python -c 'import numpy, pandas'
@@ -14,9 +15,13 @@
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
 import type { Recipe } from '../model/recipe.js';
-import { osInstallLine, testCommand } from './def.js';
+import { environmentLines, hasSifpackDir, osInstallLine, testCommand } from './def.js';
+import { IMAGE_SIFPACK_DIR } from '../model/recipe.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
+
+/** The env script's place: after apptainer's 90-environment.sh, before 95-apps.sh and 99-base.sh. */
+export const ENV_SCRIPT = '/.singularity.d/env/91-sifpack-environment.sh';
 
 /** A Dockerfile double-quoted word: JSON escapes, plus `$` escaped unless it is a deliberate $PATH. */
 function dockerString(value: string, keepPathVar = false): string {
@@ -36,7 +41,13 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   if (os) commands.push(os);
   for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${k}=${shellQuote(v)}`);
   for (const step of recipe.install.steps) commands.push(shellJoin(step));
-  const runInstall = commands.length > 1 ? commands.join('; \\\n    ') : undefined;
+  // What apptainer's %environment would hold, as a script apptainer (and sifpack
+  // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
+  const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];
+  const envScriptCommand = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT}`;
+  // In the install step's RUN: one container less per build.
+  commands.push(envScriptCommand);
+  const runInstall = commands.join('; \\\n    ');
 
   const envLines = recipe.environment.map(([k, v]) => `${k}=${dockerString(v, k === 'PATH')}`).join(' \\\n    ');
   const labelLines = recipe.labels.map(([k, v]) => `${JSON.stringify(k)}=${dockerString(v)}`).join(' \\\n      ');
@@ -45,9 +56,13 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     warnings.push('Dockerfile: ENV also applies while the image is built, where apptainer\'s %environment is runtime-only; the environment.yml variables are set during the build steps too');
   }
   warnings.push(
-    "Dockerfile: conda activation hooks (etc/conda/activate.d) are sourced by the definition file's %environment, but ENV cannot run scripts; variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
+    "Dockerfile: conda activation hooks (etc/conda/activate.d) run in the SIF made from this image (through /.singularity.d/env/91-sifpack-environment.sh, as the definition file's %environment does), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
   );
-  warnings.push('Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to /opt/sifpack');
+  warnings.push(
+    hasSifpackDir(recipe)
+      ? `Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to ${IMAGE_SIFPACK_DIR}`
+      : 'Dockerfile: there is no %help; the package list is in the definition file (sifpack def)',
+  );
 
   const text = renderTemplate('Dockerfile.mustache', {
     envName: recipe.envName,

@@ -22,7 +22,7 @@
  * What Python gets in sys.argv is what was typed.
  */
 import type { Bind, SlurmJob } from '../model/slurm-job.js';
-import { shellJoin, shellQuote } from './shell-quote.js';
+import { containerEnvValue, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
 /**
@@ -121,7 +121,8 @@ export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered
     slurmVars: SLURM_VARS.join(' '),
     envPrefix: prefix,
     hasEnv: job.env.length > 0,
-    envLines: job.env.map(([k, v]) => `${prefix}${k}=${shellQuote(v)}`),
+    // apptainer evaluates these values once more inside the container: see containerEnvValue.
+    envLines: job.env.map(([k, v]) => `${prefix}${k}=${shellQuote(containerEnvValue(v))}`),
     // An integer (settings check it), so it needs no quoting inside "...".
     cpusPerTask: job.cpusPerTask,
     gpuNote: job.gpus ? (job.gpuVendor === 'amd' ? '--rocm binds the host\'s ROCm driver stack into the container.' : '--nv binds the host\'s NVIDIA driver libraries into the container.') : undefined,

@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { type MetaEntry, REQUIRED_PATHS, isReplaced } from '../sif/rootfs-metadata.js';
+import { type MetaEntry, REQUIRED_PATHS, replacedPaths } from '../sif/rootfs-metadata.js';
 
 export interface TransformReport {
   entries: number;
@@ -25,6 +25,7 @@ export function transformRootfs(source: Readable, metadata: readonly MetaEntry[]
   const extract = tar.extract();
   const pack = tar.pack();
   const seen = new Set<string>();
+  const replaced = replacedPaths(metadata);
   const mtime = new Date();
 
   const add = (e: MetaEntry) =>
@@ -37,7 +38,7 @@ export function transformRootfs(source: Readable, metadata: readonly MetaEntry[]
 
   extract.on('entry', (header, stream, next) => {
     const p = normalisePath(header.name);
-    if (p === '' || isReplaced(p)) {
+    if (p === '' || replaced.has(p)) {
       if (p) report.replaced.push(p);
       stream.on('end', () => next());
       stream.resume();
@@ -65,7 +66,7 @@ export function transformRootfs(source: Readable, metadata: readonly MetaEntry[]
   extract.on('finish', () => {
     (async () => {
       for (const e of REQUIRED_PATHS) if (!seen.has(e.path)) await add(e);
-      for (const e of metadata) await add(e);
+      for (const e of metadata) if (!(e.type === 'directory' && seen.has(e.path))) await add(e);
       pack.finalize();
     })().catch((err: unknown) => pack.destroy(err as Error));
   });

@@ -5,7 +5,7 @@
  * the compatibility symlinks, and a few files and mount points the runtime
  * binds over. Pure: from the image's config to a list of entries.
  */
-import { shellJoin, shellQuote } from '../render/shell-quote.js';
+import { envScriptQuote, shellJoin } from '../render/shell-quote.js';
 
 /** The parts of a Docker image config that matter here (docker inspect's Config). */
 export interface ImageConfig {
@@ -31,7 +31,12 @@ const SOURCE_ENV = `for script in /.singularity.d/env/*.sh; do
 done
 `;
 
-/** `export NAME='value'` lines for the image's ENV: values are literal, Docker already expanded them. */
+/**
+ * 10-docker2singularity.sh, with apptainer's semantics: PATH is set, every
+ * other variable is a default a value already in the container's environment
+ * keeps (`${LANG:-C.UTF-8}`). Values are literal (Docker already expanded
+ * them) and double-quoted, which apptainer's env interpreter reads exactly.
+ */
 export function dockerEnvScript(env: readonly string[]): string {
   const lines = env
     .map((kv) => {
@@ -39,21 +44,33 @@ export function dockerEnvScript(env: readonly string[]): string {
       if (eq <= 0) return undefined;
       const name = kv.slice(0, eq);
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return undefined;
-      return `export ${name}=${shellQuote(kv.slice(eq + 1))}`;
+      const value = envScriptQuote(kv.slice(eq + 1));
+      return name === 'PATH' ? `export PATH=${value}` : `export ${name}="\${${name}:-${value}}"`;
     })
     .filter((l): l is string => l !== undefined);
   return sh(`# The Docker image's ENV.\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
 }
 
-/** The runscript: ENTRYPOINT then CMD, with arguments replacing CMD, as `docker run` does. */
+/**
+ * The runscript: ENTRYPOINT then CMD, with arguments replacing CMD, as
+ * `docker run` does. It never changes directory (apptainer keeps the
+ * caller's, so `run IMAGE rel/script.py` works), and arguments are passed as
+ * they are, not re-evaluated by a shell the way apptainer's own runscript
+ * does (docs/COMPATIBILITY.md).
+ */
 export function runscript(cfg: ImageConfig): string {
   const ep = cfg.Entrypoint ?? [];
   const cmd = cfg.Cmd ?? [];
-  const cd = cfg.WorkingDir ? `cd ${shellQuote(cfg.WorkingDir)} 2>/dev/null || true\n` : '';
-  if (ep.length === 0 && cmd.length === 0) return sh(`${cd}exec /bin/sh "$@"\n`);
-  if (ep.length === 0) return sh(`# CMD, replaced by any arguments given.\n${cd}if [ $# -gt 0 ]; then\n    exec "$@"\nfi\nexec ${shellJoin(cmd)}\n`);
-  return sh(`# ENTRYPOINT, with CMD as default arguments that given arguments replace.\n${cd}if [ $# -gt 0 ]; then\n    exec ${shellJoin(ep)} "$@"\nfi\nexec ${shellJoin([...ep, ...cmd])}\n`);
+  if (ep.length === 0 && cmd.length === 0) return sh('exec /bin/sh "$@"\n');
+  if (ep.length === 0) return sh(`# CMD, replaced by any arguments given.\nif [ $# -gt 0 ]; then\n    exec "$@"\nfi\nexec ${shellJoin(cmd)}\n`);
+  return sh(`# ENTRYPOINT, with CMD as default arguments that given arguments replace.\nif [ $# -gt 0 ]; then\n    exec ${shellJoin(ep)} "$@"\nfi\nexec ${shellJoin([...ep, ...cmd])}\n`);
 }
+
+/** The def file's %environment goes here; a converted Docker image has none. */
+export const ENVIRONMENT_SH = sh('# Custom environment shell code should follow\n');
+
+/** What `instance start` runs: nothing of the image's, as apptainer's conversion does. */
+export const STARTSCRIPT = sh('# No startscript: a Docker image has none to convert.\n');
 
 /** labels.json: string values, as apptainer writes them. */
 export function labelsJson(labels: Record<string, string>): string {
@@ -72,7 +89,9 @@ export function rootfsMetadata(cfg: ImageConfig, deffile: string, labels: Record
     dir('.singularity.d/libs'),
     file('.singularity.d/env/01-base.sh', sh('# Base environment: nothing to set for a converted Docker image.\n')),
     file('.singularity.d/env/10-docker2singularity.sh', dockerEnvScript(cfg.Env ?? [])),
-    file('.singularity.d/env/90-environment.sh', sh('# Custom environment shell code should follow\n')),
+    file('.singularity.d/env/90-environment.sh', ENVIRONMENT_SH),
+    // Apptainer writes it for every image it builds (SCIF apps' exports; empty without apps).
+    file('.singularity.d/env/94-appsbase.sh', ''),
     file('.singularity.d/env/95-apps.sh', sh('# SCIF apps: images converted by sifpack have none.\n')),
     file(
       '.singularity.d/env/99-base.sh',
@@ -81,7 +100,9 @@ export function rootfsMetadata(cfg: ImageConfig, deffile: string, labels: Record
 else
     LD_LIBRARY_PATH="$LD_LIBRARY_PATH:/.singularity.d/libs"
 fi
-PS1="Apptainer> "
+if [ -z "\${PS1:-}" ]; then
+    PS1="Apptainer> "
+fi
 export LD_LIBRARY_PATH PS1
 `),
     ),
@@ -105,9 +126,9 @@ export PATH
     file('.singularity.d/actions/run', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/runscript ]; then\n    exec /.singularity.d/runscript "$@"\nfi\necho "No runscript found, running /bin/sh"\nexec /bin/sh "$@"\n`)),
     file('.singularity.d/actions/shell', sh(`${SOURCE_ENV}\nif [ -x /bin/bash ]; then\n    exec /bin/bash --norc "$@"\nfi\nexec /bin/sh "$@"\n`)),
     file('.singularity.d/actions/start', sh(`${SOURCE_ENV}\nexec /.singularity.d/startscript "$@"\n`)),
-    file('.singularity.d/actions/test', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/test ]; then\n    exec /.singularity.d/test "$@"\nfi\necho "No test script found in this image"\nexit 0\n`)),
+    file('.singularity.d/actions/test', sh(`${SOURCE_ENV}\nif [ -x /.singularity.d/test ]; then\n    exec /.singularity.d/test "$@"\nfi\necho "No test found in container, executing /bin/sh -c true"\nexec /bin/sh -c true\n`)),
     file('.singularity.d/runscript', runscript(cfg)),
-    file('.singularity.d/startscript', sh('')),
+    file('.singularity.d/startscript', STARTSCRIPT),
     file('.singularity.d/labels.json', labelsJson(labels), 0o644),
     file('.singularity.d/Singularity', deffile, 0o644),
     { type: 'symlink', path: 'singularity', target: '.singularity.d/runscript' },
@@ -134,7 +155,12 @@ export const REQUIRED_PATHS: MetaEntry[] = [
   { type: 'file', path: 'etc/resolv.conf', mode: 0o644, content: '' },
 ];
 
-/** Paths of the image the converter replaces (docker export leaves its own /.dockerenv too). */
-export function isReplaced(p: string): boolean {
-  return p === '.dockerenv' || p === '.singularity.d' || p.startsWith('.singularity.d/') || ['singularity', 'environment', '.exec', '.run', '.shell', '.test'].includes(p);
+/**
+ * Paths of the image the converter replaces: its own files and symlinks (a
+ * Docker image's /.dockerenv too). Other files under /.singularity.d stay, as
+ * apptainer keeps them (sifpack's Dockerfile puts env/91-sifpack-environment.sh
+ * there); directories the image already has are kept, not added twice.
+ */
+export function replacedPaths(metadata: readonly MetaEntry[]): Set<string> {
+  return new Set(['.dockerenv', ...metadata.filter((e) => e.type !== 'directory').map((e) => e.path)]);
 }

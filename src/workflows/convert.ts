@@ -16,7 +16,7 @@ import { requireImage } from '../runtime/docker.js';
 import type { ProcessRunner } from '../runtime/process.js';
 import { type TransformReport, transformRootfs } from '../runtime/rootfs-stream.js';
 import { ARCH_CODES, DataType } from '../sif/layout.js';
-import { type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
+import { ENVIRONMENT_SH, STARTSCRIPT, type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
 import { SifWriter } from '../sif/writer.js';
 import { writeFailure } from '../util/atomic-write.js';
 
@@ -44,19 +44,23 @@ export interface ConvertResult {
   squasher: 'mksquashfs' | 'tar2sqfs';
 }
 
-/** The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without unpacking. */
+/**
+ * The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without
+ * unpacking. apptainer fills it from `inspect --all`, which trims each text's trailing newlines.
+ */
 export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>): object {
+  const trim = (s: string) => s.replace(/\n+$/, '');
   return {
     data: {
       attributes: {
-        deffile,
+        deffile: trim(deffile),
         environment: {
-          '/.singularity.d/env/10-docker2singularity.sh': dockerEnvScript(cfg.Env ?? []),
-          '/.singularity.d/env/90-environment.sh': '#!/bin/sh\n# Custom environment shell code should follow\n',
+          '/.singularity.d/env/10-docker2singularity.sh': trim(dockerEnvScript(cfg.Env ?? [])),
+          '/.singularity.d/env/90-environment.sh': trim(ENVIRONMENT_SH),
         },
         labels,
-        runscript: runscript(cfg),
-        startscript: '#!/bin/sh\n',
+        runscript: trim(runscript(cfg)),
+        startscript: trim(STARTSCRIPT),
       },
     },
     type: 'container',
@@ -71,6 +75,34 @@ export function ociConfig(cfg: ImageConfig): object {
     if (v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0)) out[k] = v;
   }
   return out;
+}
+
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * org.label-schema.build-date as apptainer writes it (internal/pkg/build/metadata.go,
+ * addBuildLabels: `Weekday_D_Month_YYYY_H:M:S_ZONE`, numbers unpadded), in UTC.
+ */
+export function buildDateLabel(now: Date): string {
+  return `${WEEKDAYS[now.getUTCDay()]}_${now.getUTCDate()}_${MONTHS[now.getUTCMonth()]}_${now.getUTCFullYear()}_${now.getUTCHours()}:${now.getUTCMinutes()}:${now.getUTCSeconds()}_UTC`;
+}
+
+/**
+ * The labels of a converted image: the Docker image's own (org.opencontainers.image.*
+ * included), the ones apptainer's build adds, then sifpack's.
+ */
+export function convertLabels(config: ImageConfig, image: string, arch: string, now: Date, sifpackVersion: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...Object.fromEntries(Object.entries(config.Labels ?? {}).map(([k, v]) => [k, String(v)])),
+    'org.label-schema.build-arch': arch,
+    'org.label-schema.build-date': buildDateLabel(now),
+    'org.label-schema.schema-version': '1.0',
+    'org.label-schema.usage.singularity.deffile.bootstrap': 'docker-daemon',
+    'org.label-schema.usage.singularity.deffile.from': image,
+    'sifpack.converted-by': `sifpack ${sifpackVersion}`,
+    ...extra,
+  };
 }
 
 async function pickSquasher(runner: ProcessRunner): Promise<{ name: 'mksquashfs' | 'tar2sqfs'; path: string }> {
@@ -90,14 +122,7 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
   const squasher = await pickSquasher(runner);
   const arch = ARCH_CODES[info.architecture] ? info.architecture : 'unknown';
   const deffile = `bootstrap: docker-daemon\nfrom: ${req.image}\n`;
-  const labels: Record<string, string> = {
-    ...Object.fromEntries(Object.entries(info.config.Labels ?? {}).map(([k, v]) => [k, String(v)])),
-    'org.label-schema.build-arch': arch,
-    'org.label-schema.usage.singularity.deffile.bootstrap': 'docker-daemon',
-    'org.label-schema.usage.singularity.deffile.from': req.image,
-    'sifpack.converted-by': `sifpack ${req.sifpackVersion}`,
-    ...req.labels,
-  };
+  const labels = convertLabels(info.config, req.image, arch, req.now ?? new Date(), req.sifpackVersion, req.labels);
   const writer = await SifWriter.create(req.output, { force: req.force, ...(req.now ? { now: req.now } : {}) });
   const report: TransformReport = { entries: 0, bytes: 0, replaced: [] };
   let tmpSquash: string | undefined;

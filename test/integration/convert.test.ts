@@ -153,8 +153,9 @@ describe('sifpack convert (real Docker engine)', () => {
     const labels = JSON.parse(await fs.readFile(path.join(root, '.singularity.d/labels.json'), 'utf8')) as Record<string, string>;
     expect(labels).toMatchObject({ 'org.example.team': 'lab x', 'org.example.version': '1.2', 'org.label-schema.build-arch': 'amd64' });
     const envScript = await fs.readFile(path.join(root, '.singularity.d/env/10-docker2singularity.sh'), 'utf8');
-    expect(envScript).toContain("export GREETING='hello world'\n");
-    expect(envScript).toContain("export QUOTE='it'\\''s $HOME'\n");
+    // apptainer's form: ENV as defaults, double-quoted (its interpreter mangles '\'')
+    expect(envScript).toContain('export GREETING="${GREETING:-"hello world"}"\n');
+    expect(envScript).toContain('export QUOTE="${QUOTE:-"it\'s \\$HOME"}"\n');
   });
 
   it('chroot + the exec action (as apptainer exec does): the image ENV is visible and python3 -c works', () => {

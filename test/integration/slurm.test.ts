@@ -1,9 +1,9 @@
 /**
  * submit / status / logs against a real one-node Slurm (slurmctld + slurmd
  * from Debian's slurm-wlm, started by test/services/start.sh). The jobs run
- * scripts rendered by `sifpack sbatch`; on the node, apptainer is the
- * recording double from test/doubles/bin, which runs the command on the
- * host's python3.
+ * scripts rendered by `sifpack sbatch` through real srun and the real
+ * Apptainer 1.4.5 (as root on the node), in a SIF sifpack converted from the
+ * Debian+python3 test image.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -18,13 +18,14 @@ import { type Project, makeProject, submit, waitFor, writeJob } from './slurm-ha
 
 let p: Project;
 beforeAll(async () => {
-  p = await makeProject();
-});
+  p = await makeProject({ real: true });
+}, 400_000);
 afterAll(async () => {
   await fs.rm(p.dir, { recursive: true, force: true });
 });
 
-describe('real Slurm: submit, status, logs', () => {
+// Each job starts a real apptainer: seconds on a quiet machine, tens of them on a loaded one.
+describe('real Slurm: submit, status, logs', { timeout: 120_000 }, () => {
   it('a plain job: its Python output lands in the expected file; status says completed; the ledger has the run', async () => {
     await writeJob(p, 'plain.sbatch', []);
     const id = await submit(p, 'plain.sbatch');
@@ -102,8 +103,10 @@ describe('real Slurm: submit, status, logs', () => {
     expect(text.stdout).toMatch(new RegExp(`^${id}\\s+dump\\s+FAILED\\s+exited with code 3$`, 'm'));
   });
 
-  it('afterok: the second job starts only after the first succeeded', async () => {
-    await writeJob(p, 'first.sbatch', ['--env', 'SLEEP=3', '--job-name', 'first']);
+  // The first job sleeps long enough that the second is still waiting when it is first
+  // polled, even on a loaded machine (each CLI call and apptainer start takes seconds there).
+  it('afterok: the second job starts only after the first succeeded', { timeout: 90_000 }, async () => {
+    await writeJob(p, 'first.sbatch', ['--env', 'SLEEP=20', '--job-name', 'first']);
     await writeJob(p, 'second.sbatch', ['--job-name', 'second']);
     const a = await submit(p, 'first.sbatch');
     const b = await submit(p, 'second.sbatch', ['--dependency', `afterok:${a}`]);
@@ -135,6 +138,45 @@ describe('real Slurm: submit, status, logs', () => {
     const dump = JSON.parse(await fs.readFile(path.join(p.dir, 'dump.json'), 'utf8')) as { argv: string[]; job: string };
     expect(dump.argv).toEqual(HOSTILE);
     expect(dump.job).toBe(id);
+  });
+
+  it('the job really ran in the image, through the real apptainer (APPTAINER_CONTAINER names the SIF)', async () => {
+    await writeJob(p, 'inside.sbatch', []);
+    const id = await submit(p, 'inside.sbatch');
+    expect(await waitFor(p, id)).toMatchObject({ state: 'COMPLETED' });
+    const dump = JSON.parse(await fs.readFile(path.join(p.dir, 'dump.json'), 'utf8')) as { container: string };
+    expect(dump.container).toBe(path.join(p.dir, 'analysis.sif'));
+  });
+
+  it('--env values with quotes, $, backticks and backslashes arrive unchanged (apptainer evaluates APPTAINERENV_ values)', async () => {
+    const values = HOSTILE.filter((v) => !v.includes('\n'));
+    const flags = values.flatMap((v, i) => ['--env', `SIFPACK_T_${i}=${v}`]);
+    await writeJob(p, 'envs.sbatch', flags);
+    const id = await submit(p, 'envs.sbatch');
+    expect(await waitFor(p, id)).toMatchObject({ state: 'COMPLETED' });
+    const dump = JSON.parse(await fs.readFile(path.join(p.dir, 'dump.json'), 'utf8')) as { env: Record<string, string> };
+    expect(dump.env).toEqual(Object.fromEntries(values.map((v, i) => [`SIFPACK_T_${i}`, v])));
+  });
+
+  it('a job name with $ and backticks reaches the container as Slurm has it (SLURM_JOB_NAME)', async () => {
+    await fs.writeFile(path.join(p.dir, 'name.py'), 'import os\nprint("name=[" + os.environ["SLURM_JOB_NAME"] + "]")\n');
+    const r = await p.cli(['sbatch', 'name.py', '--image', 'analysis.sif', '--job-name', 'a$HOME`id`\\b', '--script-out', 'name.sbatch']);
+    expect(r.code).toBe(0);
+    const id = await submit(p, 'name.sbatch');
+    await waitFor(p, id);
+    const out = (await fs.readdir(p.dir)).find((f) => f.endsWith(`_${id}.out`))!;
+    expect(await fs.readFile(path.join(p.dir, out), 'utf8')).toContain('name=[a$HOME`id`\\b]');
+  });
+
+  it('--bind: a host directory is readable at the path asked for', async () => {
+    await fs.mkdir(path.join(p.dir, 'data in'));
+    await fs.writeFile(path.join(p.dir, 'data in', 'x.txt'), 'bound\n');
+    await fs.writeFile(path.join(p.dir, 'bind.py'), 'print("read:", open("/data/x.txt").read().strip())\n');
+    const r = await p.cli(['sbatch', 'bind.py', '--image', 'analysis.sif', '--bind', `${path.join(p.dir, 'data in')}:/data:ro`, '--script-out', 'bind.sbatch', '--job-name', 'bind']);
+    expect(r.code).toBe(0);
+    const id = await submit(p, 'bind.sbatch');
+    expect(await waitFor(p, id)).toMatchObject({ state: 'COMPLETED' });
+    expect(await fs.readFile(path.join(p.dir, `bind_${id}.out`), 'utf8')).toContain('read: bound');
   });
 
   it('logs -f follows the output until the job ends; status --watch returns once it finished', async () => {

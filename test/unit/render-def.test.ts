@@ -131,6 +131,51 @@ describe('the definition file, section by section', () => {
     expect(docker).toContain(`COPY ["prefix/", "${prefix}/"]`);
     expect(docker).not.toContain('micromamba create');
   });
+
+  it('--from-prefix: %help and the Dockerfile warnings claim no /opt/sifpack, which such an image lacks', async () => {
+    const prefix = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
+    const { settings } = resolveSettings({ cwd: ROOT });
+    const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
+    const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
+    expect(def).not.toContain('/opt/sifpack');
+    expect(sections(def).help).toContain(`The environment was copied from the installed prefix ${prefix} (no environment file in the image).`);
+    const docker = renderDockerfile(recipe, { version: VERSION });
+    expect(docker.text).not.toContain('/opt/sifpack');
+    expect(docker.warnings.join('\n')).not.toContain('/opt/sifpack');
+    // and an env-file image still names it, where it exists
+    const withFile = await exampleRecipe('pandas-analysis');
+    expect(sections(renderDef(withFile, { version: VERSION, defName: 'x.def' }).text).help).toContain('The environment file it was built from: /opt/sifpack/');
+  });
+
+  it('the Dockerfile writes the %environment (exports and activate.d hooks) as a /.singularity.d/env script, and sh runs it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const recipe = await exampleRecipe('pandas-analysis');
+    const docker = renderDockerfile(recipe, { version: VERSION }).text;
+    const run = /(mkdir -p \/\.singularity\.d\/env[\s\S]*?91-sifpack-environment\.sh)$/m.exec(docker);
+    expect(run).not.toBeNull();
+    const dir = await tempDir();
+    // the RUN line, re-rooted into a temp dir, then the script sourced with an activate.d hook in place
+    const cmd = run![1]!.replace(/\\\n/g, ' ').replaceAll('/.singularity.d', `${dir}/.singularity.d`);
+    execFileSync('sh', ['-c', cmd]);
+    const script = await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8');
+    const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
+    for (const line of sections(def).environment!) expect(script).toContain(line);
+    await fs.rm(dir, { recursive: true });
+  });
+
+  it('--bootstrap docker-daemon|docker-archive|localimage: the def header says so; a file agent needs --base-image', async () => {
+    const { checkBaseImage } = await import('../../src/commands/def.js');
+    for (const bootstrap of ['docker-daemon', 'docker-archive', 'localimage'] as const) {
+      const { settings } = resolveSettings({ cwd: ROOT, flags: { bootstrap, baseImage: bootstrap === 'docker-daemon' ? 'local/base:1' : '/srv/base.img' } });
+      const dir = path.join(ROOT, 'examples', 'pandas-analysis');
+      const { recipe } = await recipeFromInputs({ envFile: 'environment.yml', defDir: dir, cwd: dir }, settings);
+      expect(sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text).header).toEqual([`Bootstrap: ${bootstrap}`, `From: ${settings.baseImage}`]);
+    }
+    expect(() => checkBaseImage({ bootstrap: 'localimage' })).toThrow('--bootstrap localimage needs --base-image naming a .sif file');
+    expect(() => checkBaseImage({ bootstrap: 'docker-archive', baseImage: '/a b/base.tar' })).toThrow('the path holds whitespace');
+    expect(() => checkBaseImage({ bootstrap: 'docker-daemon', baseImage: 'local/base' })).toThrow('is not pinned');
+    expect(() => resolveSettings({ cwd: ROOT, flags: { bootstrap: 'shub' } })).toThrow(/bootstrap/);
+  });
 });
 
 describe('presets', () => {

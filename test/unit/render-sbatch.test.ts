@@ -54,7 +54,7 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     const text = render(job);
     expect(text).toContain('#SBATCH --gpus=8\n');
     expect(text).toMatch(/srun singularity exec --cleanenv --rocm /);
-    expect(text).toContain('export "SINGULARITYENV_$v=${!v}"');
+    expect(text).toContain('export "SINGULARITYENV_$v=$val"');
     expect(text).not.toContain('APPTAINERENV_');
     await expectGolden('sbatch/gpu-pytorch-amd.sbatch', text);
   });
@@ -80,7 +80,8 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     const text = render(job);
     expect(text).toContain("#SBATCH --job-name='a '\\''quoted'\\'' \\\\ name #1'\n");
     expect(text).toContain("#SBATCH --chdir='/scratch/my project'\n");
-    expect(text).toContain("export APPTAINERENV_MSG='$HOME; `id` '\\''x'\\''\nnext'\n");
+    // $ and ` escaped for apptainer's own evaluation of APPTAINERENV_ values (containerEnvValue)
+    expect(text).toContain("export APPTAINERENV_MSG='\\$HOME; \\`id\\` '\\''x'\\''\nnext'\n");
     expect(text).toContain("module load 'cuda 12'\nmodule load 'x;y'\n");
     expect(text).toContain("srun apptainer exec --cleanenv -B '/scratch/my data:/data:ro' -B /tmp '/home/researcher/project/images/my image.sif' python 'my dir/it'\\''s train.py' plain 'two words' ");
     await expectGolden('sbatch/hostile.sbatch', text);

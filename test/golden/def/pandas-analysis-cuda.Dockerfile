@@ -4,14 +4,31 @@
 # Base preset "cuda": micromamba 2.3 on the NVIDIA CUDA 12.6 runtime (Ubuntu 22.04), for GPU jobs
 FROM mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04
 
-# Install as root, as apptainer's %post does (some base images switch to a user).
-USER root
+# Install as root, as apptainer's %post does (some base images switch to a user);
+# uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
+USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
+# The last command writes, for the SIF made from this image, what the definition
+# file's %environment does (apptainer turns ENV into defaults and runs no
+# activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
     export MAMBA_ROOT_PREFIX=/opt/conda; \
     export CONDA_OVERRIDE_CUDA=12.6; \
     /bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml; \
-    /bin/micromamba clean -a -y
+    /bin/micromamba clean -a -y; \
+    mkdir -p /.singularity.d/env && printf '%s\n' \
+    '#!/bin/sh' \
+    '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
+    '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.' \
+    'export PATH=/opt/env/bin:"$PATH"' \
+    'export CONDA_PREFIX=/opt/env' \
+    'export CONDA_DEFAULT_ENV=analysis' \
+    'export PYTHONNOUSERSITE=1' \
+    '# Run the env'\''s conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.' \
+    'if [ -d /opt/env/etc/conda/activate.d ]; then' \
+    '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
+    fi \
+    > /.singularity.d/env/91-sifpack-environment.sh
 
 # The env is active for every command: no conda activate, no entrypoint shim.
 ENV PATH="/opt/env/bin:$PATH" \
@@ -23,9 +40,9 @@ LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="cuda" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04" \
-      "sifpack.template-version"="1" \
+      "sifpack.template-version"="2" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:3d1ff419cbd2914068287671b4e99913e48387435862467db0798d9039c5b0c6"
+      "sifpack.build-hash"="sha256:b87f3069375ef77b761bfb712c154c4358e9ae4933b678353cc1ae80ae570f8d"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'

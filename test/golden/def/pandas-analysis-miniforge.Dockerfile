@@ -4,12 +4,29 @@
 # Base preset "miniforge": Miniforge 25.3 (conda + conda-forge) on Ubuntu
 FROM condaforge/miniforge3:25.3.0-1
 
-# Install as root, as apptainer's %post does (some base images switch to a user).
-USER root
+# Install as root, as apptainer's %post does (some base images switch to a user);
+# uid 0 by number: images without /etc/passwd (busybox, distroless) have no "root".
+USER 0
 COPY ["environment.yml", "/opt/sifpack/environment.yml"]
+# The last command writes, for the SIF made from this image, what the definition
+# file's %environment does (apptainer turns ENV into defaults and runs no
+# activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
     /opt/conda/bin/conda env create -p /opt/env -f /opt/sifpack/environment.yml; \
-    /opt/conda/bin/conda clean -a -y
+    /opt/conda/bin/conda clean -a -y; \
+    mkdir -p /.singularity.d/env && printf '%s\n' \
+    '#!/bin/sh' \
+    '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
+    '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.' \
+    'export PATH=/opt/env/bin:"$PATH"' \
+    'export CONDA_PREFIX=/opt/env' \
+    'export CONDA_DEFAULT_ENV=analysis' \
+    'export PYTHONNOUSERSITE=1' \
+    '# Run the env'\''s conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.' \
+    'if [ -d /opt/env/etc/conda/activate.d ]; then' \
+    '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
+    fi \
+    > /.singularity.d/env/91-sifpack-environment.sh
 
 # The env is active for every command: no conda activate, no entrypoint shim.
 ENV PATH="/opt/env/bin:$PATH" \
@@ -21,9 +38,9 @@ LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
-      "sifpack.template-version"="1" \
+      "sifpack.template-version"="2" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:75482ebc851fa905a70a686fa7d0c9e9699924fe343bd899eca8858056f004a6"
+      "sifpack.build-hash"="sha256:a7bde585353cedc5d92eb745eb0618212bc801c0a1584d4d275b23ecddd0f2c3"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm'
