@@ -63,6 +63,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'env', type: { kind: 'map' }, default: {}, description: 'environment variables K=V passed into the container' },
   { key: 'module', type: list, default: [], description: 'modules to load before the container runs' },
   { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)" },
+  // push / pull
+  { key: 'cache-dir', type: pth, description: 'where pulled images are cached by digest (default: $XDG_CACHE_HOME/sifpack or ~/.cache/sifpack)' },
+  { key: 'image-dir', type: pth, description: 'where images named oras://... are pulled for jobs (default: next to the job script)' },
+  { key: 'plain-http', type: bool, default: false, description: 'talk plain HTTP to the registry, not HTTPS (automatic for localhost and 127.0.0.1)' },
   // slurm commands, for sites with wrappers
   { key: 'sbatch-path', type: str, default: 'sbatch', description: 'the sbatch command' },
   { key: 'sacct-path', type: str, default: 'sacct', description: 'the sacct command' },
@@ -101,6 +105,9 @@ export interface Settings {
   env: Record<string, string>;
   module: string[];
   cleanenv: boolean;
+  cacheDir?: string;
+  imageDir?: string;
+  plainHttp: boolean;
   sbatchPath: string;
   sacctPath: string;
   scontrolPath: string;

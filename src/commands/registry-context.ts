@@ -1,0 +1,73 @@
+/** What push and pull share: the reference, credentials, the client, the cache. */
+import type { Command } from 'commander';
+import type { ResolvedSettings } from '../config/load.js';
+import { InputError, RuntimeFailure } from '../errors.js';
+import { type OrasRef, isLoopbackHost } from '../model/oras-ref.js';
+import { BlobCache, defaultCacheDir } from '../runtime/blob-cache.js';
+import { RegistryClient, RegistryNetworkError } from '../runtime/registry-client.js';
+import { lookupCredentials } from '../runtime/registry-credentials.js';
+import { VERSION } from '../util/package-root.js';
+import type { CliContext } from './context.js';
+
+export interface RegistryFlags {
+  plainHttp?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  cacheDir?: string;
+  json?: boolean;
+}
+
+/** Adds the flags every registry command takes. */
+export function registryOptions(cmd: Command): Command {
+  return cmd
+    .option('--plain-http', 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)')
+    .option('--no-https', "same as --plain-http (apptainer's name for it)")
+    .option('--username <USER>', 'registry user name (the password comes from --password-stdin)')
+    .option('--password-stdin', 'read the password or token from standard input')
+    .option('--cache-dir <DIR>', 'cache of pulled images (default: $XDG_CACHE_HOME/sifpack)');
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  let s = '';
+  for await (const c of stdin) s += c.toString();
+  return s.replace(/\r?\n$/, '');
+}
+
+export async function registryFor(
+  ref: OrasRef,
+  flags: RegistryFlags,
+  settings: ResolvedSettings['settings'],
+  ctx: CliContext & { stdin?: NodeJS.ReadableStream },
+  signal?: AbortSignal,
+): Promise<{ client: RegistryClient; cache: BlobCache; plainHttp: boolean }> {
+  let password: string | undefined;
+  if (flags.passwordStdin) {
+    if (!flags.username) throw new InputError('--password-stdin needs --username', { hint: 'echo "$TOKEN" | sifpack push IMAGE.sif oras://HOST/REPO:TAG --username USER --password-stdin' });
+    password = await readStdin(ctx.stdin ?? process.stdin);
+    if (!password) throw new InputError('--password-stdin: standard input was empty');
+  } else if (flags.username) throw new InputError('--username needs --password-stdin (a password is never taken as an argument: other users could read it in the process list)');
+  const lookup = await lookupCredentials(ref.host, { ...(flags.username ? { username: flags.username, password } : {}), env: ctx.env });
+  // commander turns --no-https into https: false.
+  const plainHttp = !!settings.plainHttp || (flags as { https?: boolean }).https === false || isLoopbackHost(ref.host);
+  const client = new RegistryClient({
+    host: ref.host,
+    plainHttp,
+    credentials: lookup.credentials,
+    credentialSources: lookup.tried,
+    userAgent: `sifpack/${VERSION}`,
+    env: ctx.env,
+    ...(signal ? { signal } : {}),
+  });
+  return { client, cache: new BlobCache(settings.cacheDir ?? defaultCacheDir(ctx.env)), plainHttp };
+}
+
+/** A connection failure that escaped the retries, said in words. */
+export function explainNetwork(err: unknown, plainHttp: boolean): unknown {
+  if (err instanceof RegistryNetworkError) {
+    return new RuntimeFailure(`cannot reach the registry ${err.host} over ${plainHttp ? 'HTTP' : 'HTTPS'} (${err.code})`, {
+      hint: `check that it runs and that ${err.host} is the right host and port${plainHttp ? '' : '; for a plain-HTTP registry add --plain-http'}; behind a proxy set HTTPS_PROXY (and NO_PROXY)`,
+      cause: err,
+    });
+  }
+  return err;
+}
