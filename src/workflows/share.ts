@@ -43,6 +43,8 @@ export interface PushOptions extends TransferEvents {
   /** Consecutive failed attempts at a chunk before giving up. */
   retries?: number;
   retryDelayMs?: number;
+  /** After each chunk the registry confirmed (the byte count it holds); awaited. */
+  onChunk?: (confirmed: number) => void | Promise<void>;
 }
 
 export interface PushResult {
@@ -104,8 +106,11 @@ async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLo
           offset = st.offset;
           location = st.location;
         } catch (err) {
-          // The registry forgot the upload (restarted without a shared secret, say): start over.
+          // The registry forgot the upload (restarted without a shared secret, or, like
+          // distribution 2.8, it cancels an upload whose data outgrew the last confirmed
+          // offset, as a chunk cut off midway leaves it): start over.
           if (!(err instanceof RegistryHttpError) || err.status >= 500) throw err;
+          o.onInfo?.(`the registry dropped the upload (${err.message}); starting it again`);
           location = await client.startUpload(repo, scopes);
           offset = 0;
         }
@@ -125,6 +130,7 @@ async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLo
       }
       offset += len;
       failures = 0;
+      await o.onChunk?.(offset);
     } catch (err) {
       if (!isRetryable(err)) throw err;
       lastError = err;
@@ -135,7 +141,7 @@ async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLo
           { hint: 'check that the registry is up and has space, then push again (a blob it already has is not sent twice)', cause: lastError },
         );
       }
-      o.onInfo?.(`connection to ${client.host} failed (${(err as Error).message}); retrying in ${(o.retryDelayMs ?? 1000) * failures} ms (attempt ${failures + 1} of ${retries + 1})`);
+      o.onInfo?.(`connection to ${client.host} failed (${err instanceof RegistryNetworkError ? err.code : (err as Error).message}); retrying in ${(o.retryDelayMs ?? 1000) * failures} ms (attempt ${failures + 1} of ${retries + 1})`);
       await sleep((o.retryDelayMs ?? 1000) * failures);
       resume = true;
     }
