@@ -1,15 +1,19 @@
 /**
  * The OCI manifest `apptainer push oras://` writes for a SIF, and the check
  * `apptainer pull oras://` makes before downloading. Checked against
- * apptainer's internal/pkg/client/oras/{image,config,layer,oras}.go.
+ * apptainer's internal/pkg/client/oras/{image,config,layer,oras}.go at the
+ * v1.4.5 tag (the released apptainer), and its main branch, which adds the
+ * config's inline `data` and an `org.opencontainers.image.created`
+ * annotation; both versions pull either shape.
  *
- * Format (field order as go-containerregistry marshals v1.Manifest):
+ * Format (v1.4.5; field order as go-containerregistry marshals v1.Manifest):
  *   {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
  *    "config":{"mediaType":"application/vnd.sylabs.sif.config.v1+json","size":2,
- *              "digest":"sha256:44136f...","data":"e30="},
+ *              "digest":"sha256:44136f..."},
  *    "layers":[{"mediaType":"application/vnd.sylabs.sif.layer.v1.sif","size":N,
- *               "digest":"sha256:...","annotations":{"org.opencontainers.image.title":"x.sif"}}],
- *    "annotations":{...}}
+ *               "digest":"sha256:...","annotations":{"org.opencontainers.image.title":"x.sif"}}]}
+ * With no annotations of ours, the bytes (so the manifest digest) are the
+ * ones apptainer 1.4.5 pushes for the same file name.
  */
 import { InputError } from '../errors.js';
 
@@ -43,12 +47,12 @@ export interface SifManifest {
   annotations?: Record<string, string>;
 }
 
-/** The manifest for one SIF file; `annotations` go at the top level, as apptainer's `--annotation` does. */
+/** The manifest for one SIF file; `annotations` (if any) go at the top level, as apptainer main's `--annotation` does. */
 export function sifManifest(layer: { digest: string; size: number; fileName: string }, annotations: Record<string, string> = {}): SifManifest {
   return {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    config: { mediaType: SIF_CONFIG, size: EMPTY_CONFIG.length, digest: EMPTY_CONFIG_DIGEST, data: Buffer.from(EMPTY_CONFIG).toString('base64') },
+    config: { mediaType: SIF_CONFIG, size: EMPTY_CONFIG.length, digest: EMPTY_CONFIG_DIGEST },
     layers: [{ mediaType: SIF_LAYER, size: layer.size, digest: layer.digest, annotations: { 'org.opencontainers.image.title': layer.fileName } }],
     ...(Object.keys(annotations).length ? { annotations } : {}),
   };

@@ -152,16 +152,19 @@ async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLo
   return { digest, sent: state.sent };
 }
 
-/** Annotations beyond apptainer's: created time and the sifpack hashes from the image labels. */
+/**
+ * Annotations for sifpack-built images only (their labels carry the hashes):
+ * created time and env/lock/build hashes. An image without them gets none, so
+ * its manifest is byte for byte the one apptainer 1.4.5 pushes.
+ */
 async function annotationsFor(file: string): Promise<{ annotations: Record<string, string>; size: number }> {
   const img = await readSif(file);
   const labels = (await readMetadataLabels(img).catch(() => undefined)) ?? {};
-  const a: Record<string, string> = {
-    'org.opencontainers.image.created': new Date(Number(img.header.createdAt) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-  };
+  const a: Record<string, string> = {};
   if (labels['sifpack.env-hash']) a['io.sifpack.env-hash'] = labels['sifpack.env-hash'];
   if (labels['sifpack.lock-hash']) a['io.sifpack.lock-hash'] = labels['sifpack.lock-hash'];
   if (labels['sifpack.build-hash']) a['io.sifpack.build-hash'] = labels['sifpack.build-hash'];
+  if (Object.keys(a).length) a['org.opencontainers.image.created'] = new Date(Number(img.header.createdAt) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   return { annotations: a, size: img.fileSize };
 }
 

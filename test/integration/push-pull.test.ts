@@ -5,8 +5,8 @@
  * (SIFPACK_TEST_TOKEN_REGISTRY). Repositories are prefixed issue13-/ and
  * made unique per run. The stored manifest is read back with a plain HTTP
  * GET and compared with the shape apptainer writes, from apptainer's
- * internal/pkg/client/oras/image.go (NewImageFromSIF) and config.go, at
- * apptainer/apptainer 917d66577963ca297352a22e13c86f1748ddc645.
+ * internal/pkg/client/oras/image.go (NewImageFromSIF) and config.go at tag
+ * v1.4.5 (interop with the real apptainer: oras-apptainer.test.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -60,14 +60,14 @@ describe('push and pull on the plain registry', { timeout: 240_000 }, () => {
     const base = `http://${reg}/v2/issue13-${RUN}/busybox`;
     const res = await fetch(`${base}/manifests/1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     expect(res.headers.get('content-type')).toBe('application/vnd.oci.image.manifest.v1+json');
-    const m = (await res.json()) as { schemaVersion: number; mediaType: string; config: { digest: string }; layers: { digest: string }[]; annotations: Record<string, string> };
-    expect(Object.keys(m)).toEqual(['schemaVersion', 'mediaType', 'config', 'layers', 'annotations']);
+    const m = (await res.json()) as { schemaVersion: number; mediaType: string; config: { digest: string }; layers: { digest: string }[]; annotations?: Record<string, string> };
+    expect(Object.keys(m)).toEqual(['schemaVersion', 'mediaType', 'config', 'layers']);
     expect(m.schemaVersion).toBe(2);
     expect(m.mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
-    expect(m.config).toEqual({ mediaType: 'application/vnd.sylabs.sif.config.v1+json', size: 2, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', data: 'e30=' });
+    expect(m.config).toEqual({ mediaType: 'application/vnd.sylabs.sif.config.v1+json', size: 2, digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' });
     expect(m.layers).toEqual([{ mediaType: 'application/vnd.sylabs.sif.layer.v1.sif', size: 792293, digest: sha256(FIXTURE), annotations: { 'org.opencontainers.image.title': 'busybox.sif' } }]);
-    // apptainer sets org.opencontainers.image.created (RFC 3339, UTC); ours is the SIF's creation time.
-    expect(m.annotations['org.opencontainers.image.created']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // not a sifpack-built image: no annotations of ours, so nothing apptainer 1.4.5 would not write
+    expect(m.annotations).toBeUndefined();
     const config = await fetch(`${base}/blobs/${m.config.digest}`);
     expect(await config.text()).toBe('{}');
     const blob = Buffer.from(await (await fetch(`${base}/blobs/${m.layers[0]!.digest}`)).arrayBuffer());
