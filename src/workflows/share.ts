@@ -66,7 +66,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class ChunkHasher extends Transform {
   private pos: number;
   constructor(private readonly state: { hash: ReturnType<typeof createHash>; hashed: number; sent: number }, start: number, private readonly onPos: (pos: number) => void) {
-    super({ highWaterMark: 4 * MiB });
+    super({ highWaterMark: 1 * MiB });
     this.pos = start;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
@@ -119,7 +119,7 @@ async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLo
         if (offset >= size) break;
       }
       const len = Math.min(chunkSize, size - offset);
-      const source = createReadStream(file, { start: offset, end: offset + len - 1, highWaterMark: 4 * MiB });
+      const source = createReadStream(file, { start: offset, end: offset + len - 1, highWaterMark: 1 * MiB });
       const hasher = new ChunkHasher(state, offset, (pos) => o.onBytes?.(pos, size));
       source.on('error', (err) => hasher.destroy(err));
       source.pipe(hasher);
@@ -278,7 +278,7 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
   let n = 0;
   let head = Buffer.alloc(0);
   const check = new Transform({
-    highWaterMark: 4 * MiB,
+    highWaterMark: 1 * MiB,
     transform(chunk: Buffer, _e, cb) {
       n += chunk.length;
       if (n > layer.size) return cb(new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`));
