@@ -124,6 +124,21 @@ describe('push and pull on the plain registry', { timeout: 240_000 }, () => {
     execFileSync('cmp', [FIXTURE, path.join(sub, 'busybox_1.sif')]);
   });
 
+  it('on a terminal, push and pull draw a bar with percentage, bytes, rate and ETA', async () => {
+    // util-linux `script` gives the CLI a real pseudo-terminal as stderr; the SIF is
+    // big enough (48 MiB) for the bar to be drawn before the transfer ends.
+    const { makeSif } = await import('../fixtures/sif-maker.js');
+    const sif = await makeSif(path.join(dir, 'tty.sif'), 48 * 1024 * 1024);
+    const cli = path.join(ROOT, 'dist', 'cli.js');
+    const ttyEnv = { ...env, PATH: process.env.PATH };
+    const out = execFileSync('script', ['-qec', `${process.execPath} ${cli} push ${sif} oras://${reg}/issue13-${RUN}/tty:1`, '/dev/null'], { cwd: dir, env: ttyEnv }).toString();
+    expect(out).toMatch(/push tty\.sif \[[█░]+\] \d+% \| [\d.]+ (KiB|MiB) of 48\.0 MiB \| [\d.]+ (B|KiB|MiB|GiB)\/s \| ETA /);
+    expect(out).not.toMatch(/^\[\d\d:\d\d:\d\d\]/m); // no log lines on a terminal
+    const back = execFileSync('script', ['-qec', `${process.execPath} ${cli} pull oras://${reg}/issue13-${RUN}/tty:1 -o tty-back.sif --no-cache`, '/dev/null'], { cwd: dir, env: ttyEnv }).toString();
+    expect(back).toMatch(/pull tty-back\.sif \[[█░]+\] \d+% \|/);
+    execFileSync('cmp', [sif, path.join(dir, 'tty-back.sif')]);
+  });
+
   it('a missing tag is exit 2 naming it; a file that is not a SIF is refused before any upload', async () => {
     const r = await sifpack(['pull', `oras://${reg}/issue13-${RUN}/busybox:nope`, '-o', 'nope.sif'], { cwd: dir, env });
     expect(r.code).toBe(2);
