@@ -2,13 +2,12 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { defaultOutputName, formatRef, parseOrasRef } from '../model/oras-ref.js';
-import { humanBytes as formatBytes } from './transfer-progress.js';
 import { displayPath } from '../util/display-path.js';
 import { pullImage } from '../workflows/share.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { abortOnSigint } from './interrupt.js';
 import { type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
-import { TransferProgress } from './transfer-progress.js';
+import { TransferProgress, humanBytes as formatBytes } from './transfer-progress.js';
 
 interface PullFlags extends RegistryFlags {
   output?: string;
@@ -65,7 +64,7 @@ export async function run(refText: string, flags: PullFlags, cmd: Command, ctx: 
       onBytes: (done, total) => progress.update(done, total),
       onInfo: (m) => (quiet ? undefined : progress.note(`sifpack: ${m}`)),
     }).catch((err: unknown) => {
-      throw explainNetwork(err, plainHttp);
+      throw explainNetwork(err, plainHttp, interrupt.signal, 'pull');
     });
     progress.done();
     if (flags.json) ctx.stdout.write(`${JSON.stringify(res)}\n`);

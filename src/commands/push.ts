@@ -2,12 +2,11 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { formatRef, parseOrasRef } from '../model/oras-ref.js';
-import { humanBytes as formatBytes } from './transfer-progress.js';
 import { pushImage } from '../workflows/share.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { abortOnSigint } from './interrupt.js';
 import { type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
-import { TransferProgress } from './transfer-progress.js';
+import { TransferProgress, humanBytes as formatBytes } from './transfer-progress.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -61,7 +60,7 @@ export async function run(file: string, refText: string, flags: RegistryFlags, c
       onBytes: (done, total) => progress.update(done, total),
       onInfo: (m) => (quiet ? undefined : progress.note(`sifpack: ${m}`)),
     }).catch((err: unknown) => {
-      throw explainNetwork(err, plainHttp);
+      throw explainNetwork(err, plainHttp, interrupt.signal, 'push');
     });
     progress.done();
     if (flags.json) ctx.stdout.write(`${JSON.stringify(res)}\n`);

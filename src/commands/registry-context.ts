@@ -1,7 +1,7 @@
 /** What push and pull share: the reference, credentials, the client, the cache. */
 import type { Command } from 'commander';
 import type { ResolvedSettings } from '../config/load.js';
-import { InputError, RuntimeFailure } from '../errors.js';
+import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { type OrasRef, isLoopbackHost } from '../model/oras-ref.js';
 import { BlobCache, defaultCacheDir } from '../runtime/blob-cache.js';
 import { RegistryClient, RegistryNetworkError } from '../runtime/registry-client.js';
@@ -61,8 +61,21 @@ export async function registryFor(
   return { client, cache: new BlobCache(settings.cacheDir ?? defaultCacheDir(ctx.env)), plainHttp };
 }
 
-/** A connection failure that escaped the retries, said in words. */
-export function explainNetwork(err: unknown, plainHttp: boolean): unknown {
+/**
+ * Failures said in words: Ctrl-C (exit 130), a connection failure that
+ * escaped the retries, a file-system error (cache or output directory).
+ */
+export function explainNetwork(err: unknown, plainHttp: boolean, signal?: AbortSignal, what = 'transfer'): unknown {
+  if (signal?.aborted && !(err instanceof SifpackError && err.exitCode === EXIT.interrupted)) {
+    return new SifpackError(`${what} interrupted; no partial file left behind`, EXIT.interrupted);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (!(err instanceof SifpackError) && typeof e?.code === 'string' && typeof e.path === 'string') {
+    return new RuntimeFailure(`cannot write ${e.path}: ${e.code === 'EACCES' ? 'permission denied' : e.code === 'ENOSPC' ? 'no space left on the device' : e.message}`, {
+      hint: 'choose another place with -o or --cache-dir (setting cache-dir)',
+      cause: err,
+    });
+  }
   if (err instanceof RegistryNetworkError) {
     return new RuntimeFailure(`cannot reach the registry ${err.host} over ${plainHttp ? 'HTTP' : 'HTTPS'} (${err.code})`, {
       hint: `check that it runs and that ${err.host} is the right host and port${plainHttp ? '' : '; for a plain-HTTP registry add --plain-http'}; behind a proxy set HTTPS_PROXY (and NO_PROXY)`,

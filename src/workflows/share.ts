@@ -308,6 +308,8 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
 
 export async function pullImage(o: PullOptions): Promise<PullResult> {
   const started = Date.now();
+  const outDir = path.dirname(o.output);
+  if (!(await fs.stat(outDir).then((st) => st.isDirectory(), () => false))) throw new InputError(`-o ${o.output}: the directory ${outDir} does not exist`, { hint: 'create it first, or pick another output path' });
   await refuseOverwrite(o.output, { force: o.force });
   const { digest, layer } = await resolveSif(o.client, o.ref);
   let cached = false;

@@ -148,6 +148,16 @@ describe('push and pull on the plain registry', { timeout: 240_000 }, () => {
     const p = await sifpack(['push', 'notsif.sif', `oras://${reg}/issue13-${RUN}/notsif:1`], { cwd: dir, env });
     expect(p.code).toBe(2);
     expect(p.stderr).toMatch(/notsif.sif: not a SIF image/);
+    const noDir = await sifpack(['pull', `oras://${reg}/issue13-${RUN}/busybox:1`, '-o', 'missing/dir/x.sif'], { cwd: dir, env });
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toContain(`the directory ${path.join(dir, 'missing', 'dir')} does not exist`);
+    // a cache directory that cannot be created: exit 1 naming the path, not an internal error
+    await fs.writeFile(path.join(dir, 'a-file'), '');
+    const badCache = await sifpack(['pull', `oras://${reg}/issue13-${RUN}/busybox:1`, '-o', 'badcache.sif', '--cache-dir', path.join(dir, 'a-file', 'cache')], { cwd: dir, env });
+    expect(badCache.code).toBe(1);
+    expect(badCache.stderr).toMatch(/sifpack: error: cannot write .*a-file/);
+    expect(badCache.stderr).not.toContain('internal error');
+    expect(await exists(path.join(dir, 'badcache.sif'))).toBe(false);
   });
 
   it('a Docker image in the registry is exit 2 with the docker:// hint, and nothing is written', async () => {
