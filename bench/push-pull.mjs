@@ -60,48 +60,62 @@ const mbps = (s) => size / 2 ** 20 / s;
 // GNU time writes to stderr; run through a shell-free wrapper that captures both.
 function timed(args, cwd, env) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSyncCapture('/usr/bin/time', ['-f', 'MAXRSS %M', process.execPath, path.join(root, 'dist/cli.js'), ...args, '-q', '--json'], cwd, { PATH: process.env.PATH, HOME: work, ...env });
+  const r = spawnSyncCapture('/usr/bin/time', ['-f', 'MAXRSS %M CPU %U %S', process.execPath, path.join(root, 'dist/cli.js'), ...args, '-q', '--json'], cwd, { PATH: process.env.PATH, HOME: work, ...env });
   const wall = secs(t0);
   if (r.status !== 0) throw new Error(`sifpack ${args.join(' ')} failed: ${r.stderr}`);
   const rss = Number(/MAXRSS (\d+)/.exec(r.stderr)[1]) / 1024;
-  return { wall, rss, res: JSON.parse(r.stdout) };
+  const cpu = Number(/CPU ([\d.]+) ([\d.]+)/.exec(r.stderr)[1]) + Number(/CPU ([\d.]+) ([\d.]+)/.exec(r.stderr)[2]);
+  return { wall, rss, cpu, res: JSON.parse(r.stdout) };
 }
 function spawnSyncCapture(cmd, args, cwd, env) {
   return spawnSync(cmd, args, { cwd, env, encoding: 'utf8' });
 }
 
+/** curl under GNU time; returns stdout, adds its CPU seconds to `acc`. */
+function curl(args, acc) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', 'curl', ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`curl ${args.join(' ')}: ${r.stderr}`);
+  const m = /CPU ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  acc.cpu += Number(m[1]) + Number(m[2]);
+  return r.stdout;
+}
 function curlPush(repo) {
+  const acc = { cpu: 0 };
   const t0 = process.hrtime.bigint();
-  const hdr = execFileSync('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-X', 'POST', `http://${host}/v2/${repo}/blobs/uploads/`], { encoding: 'utf8' });
+  const hdr = curl(['-sS', '-D', '-', '-o', '/dev/null', '-X', 'POST', `http://${host}/v2/${repo}/blobs/uploads/`], acc);
   let loc = /^location:\s*(\S+)/im.exec(hdr)[1];
-  const patched = execFileSync('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-T', sif, loc], { encoding: 'utf8' });
+  const patched = curl(['-sS', '-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-H', 'Content-Type: application/octet-stream', '-T', sif, loc], acc);
   loc = /^location:\s*(\S+)/im.exec(patched)[1];
-  const code = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', `${loc}&digest=${digest}`], { encoding: 'utf8' });
+  const code = curl(['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', `${loc}&digest=${digest}`], acc);
   if (code !== '201') throw new Error(`curl PUT answered ${code}`);
-  return secs(t0);
+  return { wall: secs(t0), cpu: acc.cpu };
 }
 function curlPull(repo, out) {
+  const acc = { cpu: 0 };
   const t0 = process.hrtime.bigint();
-  execFileSync('curl', ['-sS', '-f', '-o', out, `http://${host}/v2/${repo}/blobs/${digest}`]);
-  return secs(t0);
+  curl(['-sS', '-f', '-o', out, `http://${host}/v2/${repo}/blobs/${digest}`], acc);
+  return { wall: secs(t0), cpu: acc.cpu };
 }
 
-const rows = { sPush: [], cPush: [], sPull: [], cPull: [], cached: [], pushRss: [], pullRss: [] };
+const rows = { sPush: [], cPush: [], sPull: [], cPull: [], cached: [], cachedInner: [], pushRss: [], pullRss: [], sPushCpu: [], cPushCpu: [], sPullCpu: [], cPullCpu: [] };
+const load0 = os.loadavg()[0];
 for (let i = 0; i < RUNS; i++) {
   // A fresh cwd and cache each run: sifpack knows nothing, so it hashes and uploads everything.
   const cwd = await fs.mkdtemp(path.join(work, 'run-'));
   const env = { XDG_CACHE_HOME: path.join(cwd, 'cache') };
   const push = timed(['push', sif, `oras://${host}/bench/s${i}:1`], cwd, env);
   if (push.res.bytesUploaded !== size) throw new Error(`push uploaded ${push.res.bytesUploaded} of ${size}`);
-  rows.sPush.push(push.wall); rows.pushRss.push(push.rss);
-  rows.cPush.push(curlPush(`bench/c${i}`));
+  rows.sPush.push(push.wall); rows.pushRss.push(push.rss); rows.sPushCpu.push(push.cpu);
+  const cp = curlPush(`bench/c${i}`);
+  rows.cPush.push(cp.wall); rows.cPushCpu.push(cp.cpu);
   const pull = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'p.sif')], cwd, env);
   if (pull.res.cached) throw new Error('first pull came from the cache');
-  rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss);
-  rows.cPull.push(curlPull(`bench/c${i}`, path.join(cwd, 'c.sif')));
+  rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss); rows.sPullCpu.push(pull.cpu);
+  const cg = curlPull(`bench/c${i}`, path.join(cwd, 'c.sif'));
+  rows.cPull.push(cg.wall); rows.cPullCpu.push(cg.cpu);
   const hit = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'h.sif')], cwd, env);
   if (!hit.res.cached) throw new Error('second pull missed the cache');
-  rows.cached.push(hit.wall);
+  rows.cached.push(hit.wall); rows.cachedInner.push(hit.res.seconds);
   execFileSync('cmp', [sif, path.join(cwd, 'p.sif')]);
   execFileSync('cmp', [sif, path.join(cwd, 'c.sif')]);
   await fs.rm(cwd, { recursive: true, force: true });
@@ -117,6 +131,9 @@ console.log(line('sifpack push (process, hashing included)', rows.sPush));
 console.log(line('curl upload (POST, PATCH, PUT ?digest)', rows.cPush));
 console.log(line('sifpack pull (first: download, verify, into cache, link)', rows.sPull));
 console.log(line('curl GET blob', rows.cPull));
-console.log(line('sifpack pull, cached (hard link)', rows.cached, 'x'));
+console.log(line('sifpack pull, cached (hard link), process wall', rows.cached, 'x'));
+console.log(line('sifpack pull, cached, in-process seconds (--json)', rows.cachedInner, 'x'));
+console.log(`CPU seconds (user+sys), median: sifpack push ${median(rows.sPushCpu).toFixed(2)} vs curl ${median(rows.cPushCpu).toFixed(2)}; sifpack pull ${median(rows.sPullCpu).toFixed(2)} vs curl ${median(rows.cPullCpu).toFixed(2)}`);
+console.log(`load average (1 min) at start ${load0.toFixed(1)}, at end ${os.loadavg()[0].toFixed(1)}, ${os.cpus().length} CPUs`);
 console.log(`push/curl throughput ratio ${(median(rows.cPush) / median(rows.sPush)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.sPull)).toFixed(2)}`);
 console.log(`peak RSS MB: push median ${median(rows.pushRss).toFixed(0)} max ${Math.max(...rows.pushRss).toFixed(0)}; pull median ${median(rows.pullRss).toFixed(0)} max ${Math.max(...rows.pullRss).toFixed(0)}`);
