@@ -226,6 +226,11 @@ export class RegistryClient {
   }
 
   /** Size of a blob in `repo`, or undefined when the registry does not have it there. */
+  /** Whether the caller's signal (Ctrl-C) stopped the transfer. */
+  get aborted(): boolean {
+    return !!this.opts.signal?.aborted;
+  }
+
   /** Closes idle connections so the process can exit. */
   async close(): Promise<void> {
     await this.dispatcher.close().catch(() => undefined);

@@ -12,14 +12,13 @@
  * place only when digest and size match.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs, createReadStream, createWriteStream } from 'node:fs';
+import { promises as fs, createReadStream } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { InputError, RuntimeFailure } from '../errors.js';
+import { InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, MANIFEST_ACCEPT, OCI_MANIFEST, sifLayerOf, sifManifest } from '../model/oras-manifest.js';
 import { type OrasRef, digestRef, formatRef } from '../model/oras-ref.js';
-import { BlobCache } from '../runtime/blob-cache.js';
+import type { BlobCache } from '../runtime/blob-cache.js';
 import { type RegistryClient, RegistryHttpError, RegistryNetworkError } from '../runtime/registry-client.js';
 import { MAGIC } from '../sif/layout.js';
 import { readMetadataLabels, readSif } from '../sif/reader.js';
@@ -277,21 +276,35 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
   const hash = createHash('sha256');
   let n = 0;
   let head = Buffer.alloc(0);
-  const check = new Transform({
-    highWaterMark: 1 * MiB,
-    transform(chunk: Buffer, _e, cb) {
-      n += chunk.length;
-      if (n > layer.size) return cb(new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`));
-      if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64)]);
-      hash.update(chunk);
-      o.onBytes?.(n, layer.size);
-      cb(null, chunk);
-    },
-  });
   try {
-    await pipeline(body, check, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-    const fh = await fs.open(tmp, 'r+');
-    await fh.sync().finally(() => fh.close());
+    // Network reads are small (64 KiB); gather them and write ~4 MiB per writev(),
+    // which costs a fraction of the system time of one write per read.
+    const fh = await fs.open(tmp, 'wx', 0o644);
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        const { bytesWritten } = await fh.writev(pending);
+        if (bytesWritten !== pendingBytes) throw new RuntimeFailure(`${tmp}: short write (${bytesWritten} of ${pendingBytes} bytes)`);
+        pending = [];
+        pendingBytes = 0;
+      };
+      for await (const c of body) {
+        const chunk = c as Buffer;
+        n += chunk.length;
+        if (n > layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`);
+        if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64)]);
+        hash.update(chunk);
+        o.onBytes?.(n, layer.size);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= 4 * MiB) await flush();
+      }
+      if (pendingBytes) await flush();
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     if (n !== layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: short download: ${n} of ${layer.size} bytes`, { hint: 'pull again; nothing was written' });
     const got = `sha256:${hash.digest('hex')}`;
     if (got !== layer.digest) {
@@ -301,7 +314,11 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
     return n;
   } catch (err) {
     await fs.rm(tmp, { force: true });
-    if (err instanceof RegistryNetworkError) throw new RuntimeFailure(`${formatRef(o.ref)}: connection lost after ${n} of ${layer.size} bytes (${err.code})`, { hint: 'pull again; nothing was written', cause: err });
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof RegistryNetworkError || (!(err instanceof SifpackError) && !e?.path && !o.client.aborted)) {
+      const code = err instanceof RegistryNetworkError ? err.code : e?.code ?? e?.message;
+      throw new RuntimeFailure(`${formatRef(o.ref)}: connection lost after ${n} of ${layer.size} bytes (${code})`, { hint: 'pull again; nothing was written', cause: err });
+    }
     throw err;
   }
 }

@@ -183,6 +183,21 @@ describe('faults', { timeout: 300_000 }, () => {
     expect((err as Error).message).toMatch(new RegExp(`upload of dead.sif to ${reg.host}/issue13/dead failed after 4 attempts in a row: \\d+ bytes sent, \\d+ of ${size} confirmed by the registry`));
   });
 
+  it('HTTPS is the default: talking TLS to a plain-HTTP registry fails with the --plain-http hint', async () => {
+    const tls = new RegistryClient({ host: reg.host, plainHttp: false, userAgent: 'sifpack-test', env: {} });
+    let err: unknown;
+    try {
+      await tls.ping(['repository:issue13/x:pull']);
+    } catch (e) {
+      err = e;
+    } finally {
+      await tls.close();
+    }
+    expect(err).toBeInstanceOf(RuntimeFailure);
+    expect((err as RuntimeFailure).message).toContain(`cannot talk TLS to ${reg.host}`);
+    expect((err as RuntimeFailure).hint).toContain('--plain-http');
+  });
+
   it(`a 500 MiB SIF round trip through the CLI with the Node process's memory flat`, async () => {
     const sif = await makeSif(path.join(dir, 'big.sif'), 500 * MiB);
     const ref = `oras://${reg.host}/issue13/big-${randomBytes(3).toString('hex')}:1`;
