@@ -176,7 +176,7 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
   const scopes = [`repository:${repo}:pull,push`];
   await client.ping(scopes);
 
-  let digest = await knownSha256(o.file, o.stateDir);
+  let digest = await knownSha256(o.file, o.stateDir).catch(() => undefined);
   let alreadyThere = false;
   let mountedFrom: string | null = null;
   let openLocation: string | undefined;
@@ -184,7 +184,7 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
   if (digest) {
     if ((await client.blobSize(repo, digest, scopes)) === size) alreadyThere = true;
     else {
-      for (const hostRepo of await o.cache.pushedTo(digest)) {
+      for (const hostRepo of await o.cache.pushedTo(digest).catch(() => [] as string[])) {
         if (!hostRepo.startsWith(`${client.host}/`) || hostRepo === `${client.host}/${repo}`) continue;
         const from = hostRepo.slice(client.host.length + 1);
         const r = await client.mount(repo, digest, from, [...scopes, `repository:${from}:pull`]).catch((err: unknown) => {
@@ -207,7 +207,8 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
     if (digest && up.digest !== digest) o.onInfo?.(`${o.file} changed since it was last hashed`);
     digest = up.digest;
     bytesUploaded = up.sent;
-    await rememberSha256(o.file, o.stateDir, digest);
+    // Best effort: a read-only working directory must not fail a push that worked.
+    await rememberSha256(o.file, o.stateDir, digest).catch(() => undefined);
   }
   if (!digest) throw new RuntimeFailure('internal: no digest after the upload');
   if ((await client.blobSize(repo, EMPTY_CONFIG_DIGEST, scopes)) === undefined) {
@@ -217,7 +218,7 @@ export async function pushImage(o: PushOptions): Promise<PushResult> {
   const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
   const stored = await client.putManifest(repo, ref.tag, manifest, OCI_MANIFEST, scopes);
   if (stored !== manifestDigest) throw new RuntimeFailure(`${client.host} stored the manifest as ${stored}, but its digest is ${manifestDigest}`);
-  await o.cache.recordPush(digest, `${client.host}/${repo}`);
+  await o.cache.recordPush(digest, `${client.host}/${repo}`).catch(() => undefined); // only for later mounts
   return {
     reference: digestRef(ref, manifestDigest),
     digest: manifestDigest,
