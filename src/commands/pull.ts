@@ -4,9 +4,10 @@ import path from 'node:path';
 import { defaultOutputName, formatRef, parseOrasRef } from '../model/oras-ref.js';
 import { displayPath } from '../util/display-path.js';
 import { pullImage } from '../workflows/share.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
 import { abortOnSigint } from './interrupt.js';
-import { type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
+import { REGISTRY_SETTINGS, type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
+import { settingsFor } from './setting-options.js';
 import { TransferProgress, humanBytes as formatBytes } from './transfer-progress.js';
 
 interface PullFlags extends RegistryFlags {
@@ -48,7 +49,7 @@ export async function run(refText: string, flags: PullFlags, cmd: Command, ctx: 
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
   const ref = parseOrasRef(refText, 'REF');
-  const { settings } = await settingsFor(cmd, ctx, { plainHttp: flags.plainHttp, cacheDir: flags.cacheDir });
+  const { settings } = await settingsFor(cmd, ctx, REGISTRY_SETTINGS);
   const interrupt = abortOnSigint();
   const { client, cache, plainHttp } = await registryFor(ref, flags, settings, ctx, interrupt.signal);
   const output = path.resolve(ctx.cwd, flags.output ?? defaultOutputName(ref));

@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { formatRef, parseOrasRef } from '../model/oras-ref.js';
 import { pushImage } from '../workflows/share.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
 import { abortOnSigint } from './interrupt.js';
-import { type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
+import { REGISTRY_SETTINGS, type RegistryFlags, explainNetwork, registryFor, registryOptions } from './registry-context.js';
+import { settingsFor } from './setting-options.js';
 import { TransferProgress, humanBytes as formatBytes } from './transfer-progress.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -44,7 +45,7 @@ export async function run(file: string, refText: string, flags: RegistryFlags, c
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
   const ref = parseOrasRef(refText, 'REF');
-  const { settings } = await settingsFor(cmd, ctx, { plainHttp: flags.plainHttp, cacheDir: flags.cacheDir });
+  const { settings } = await settingsFor(cmd, ctx, REGISTRY_SETTINGS);
   const interrupt = abortOnSigint();
   const { client, cache, plainHttp } = await registryFor(ref, flags, settings, ctx, interrupt.signal);
   const image = path.resolve(ctx.cwd, file);

@@ -1,6 +1,5 @@
 /** What push and pull share: the reference, credentials, the client, the cache. */
 import type { Command } from 'commander';
-import type { ResolvedSettings } from '../config/load.js';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { type OrasRef, isLoopbackHost } from '../model/oras-ref.js';
 import { BlobCache, defaultCacheDir } from '../runtime/blob-cache.js';
@@ -8,23 +7,24 @@ import { RegistryClient, RegistryNetworkError } from '../runtime/registry-client
 import { lookupCredentials } from '../runtime/registry-credentials.js';
 import { VERSION } from '../util/package-root.js';
 import type { CliContext } from './context.js';
+import { addSettings } from './setting-options.js';
 
 export interface RegistryFlags {
-  plainHttp?: boolean;
+  https?: boolean;
   username?: string;
   passwordStdin?: boolean;
-  cacheDir?: string;
   json?: boolean;
 }
 
+/** The settings push and pull take (flags, sifpack.yml keys, SIFPACK_* variables). */
+export const REGISTRY_SETTINGS = ['plain-http', 'cache-dir'] as const;
+
 /** Adds the flags every registry command takes. */
 export function registryOptions(cmd: Command): Command {
-  return cmd
-    .option('--plain-http', 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)')
+  return addSettings(cmd, REGISTRY_SETTINGS)
     .option('--no-https', "same as --plain-http (apptainer's name for it)")
     .option('--username <USER>', 'registry user name (the password comes from --password-stdin)')
-    .option('--password-stdin', 'read the password or token from standard input')
-    .option('--cache-dir <DIR>', 'cache of pulled images (default: $XDG_CACHE_HOME/sifpack)');
+    .option('--password-stdin', 'read the password or token from standard input');
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
@@ -36,7 +36,7 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
 export async function registryFor(
   ref: OrasRef,
   flags: RegistryFlags,
-  settings: ResolvedSettings['settings'],
+  settings: { plainHttp: boolean; cacheDir?: string | undefined },
   ctx: CliContext & { stdin?: NodeJS.ReadableStream },
   signal?: AbortSignal,
 ): Promise<{ client: RegistryClient; cache: BlobCache; plainHttp: boolean }> {
@@ -48,7 +48,7 @@ export async function registryFor(
   } else if (flags.username) throw new InputError('--username needs --password-stdin (a password is never taken as an argument: other users could read it in the process list)');
   const lookup = await lookupCredentials(ref.host, { ...(flags.username ? { username: flags.username, password } : {}), env: ctx.env });
   // commander turns --no-https into https: false.
-  const plainHttp = !!settings.plainHttp || (flags as { https?: boolean }).https === false || isLoopbackHost(ref.host);
+  const plainHttp = settings.plainHttp || flags.https === false || isLoopbackHost(ref.host);
   const client = new RegistryClient({
     host: ref.host,
     plainHttp,
