@@ -48,8 +48,8 @@ export async function rememberSha256(file: string, stateDir: string, sha256: str
   const cacheFile = path.join(stateDir, '.sifpack', 'hashes.json');
   const cache = JSON.parse(await fs.readFile(cacheFile, 'utf8').catch(() => '{}')) as Record<string, Entry>;
   cache[abs] = { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, sha256 };
-  await fs.mkdir(path.dirname(cacheFile), { recursive: true });
+  await makeStateDir(path.dirname(cacheFile));
   const tmp = `${cacheFile}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(cache));
+  await fs.writeFile(tmp, JSON.stringify(cache), { mode: 0o644 });
   await fs.rename(tmp, cacheFile);
 }
