@@ -14,6 +14,8 @@ import * as exportCommand from './commands/export.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
 import * as migrateCommand from './commands/migrate.js';
+import * as pullCommand from './commands/pull.js';
+import * as pushCommand from './commands/push.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as signCommand from './commands/sign.js';
 import * as statusCommand from './commands/status.js';
@@ -23,7 +25,7 @@ import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, migrateCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, pushCommand, pullCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, migrateCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

@@ -87,6 +87,9 @@ const TABLE = [
   { key: 'env', type: { kind: 'map' }, default: {}, value: 'NAME=VALUE', description: 'set a variable in the container' },
   { key: 'module', type: list, default: [], value: 'NAME', description: 'module to load before the container runs' },
   { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)", offDescription: "let the host's environment into the container" },
+  // push / pull
+  { key: 'plain-http', type: bool, default: false, description: 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)' },
+  { key: 'cache-dir', type: pth, value: 'DIR', description: 'cache of pulled images, by digest (default: $XDG_CACHE_HOME/sifpack or ~/.cache/sifpack)' },
   // slurm commands, for sites with wrappers
   { key: 'sbatch-path', type: str, default: 'sbatch', value: 'CMD', description: 'the sbatch command (for sites that wrap it)' },
   { key: 'sacct-path', type: str, default: 'sacct', value: 'CMD', description: 'the sacct command (for sites that wrap it)' },

@@ -31,3 +31,25 @@ export async function cachedSha256(file: string, stateDir: string): Promise<stri
   await fs.rename(tmp, cacheFile);
   return sha256;
 }
+
+/** The remembered sha256 of `file` if it has not changed since, without reading it. */
+export async function knownSha256(file: string, stateDir: string): Promise<string | undefined> {
+  const abs = path.resolve(file);
+  const st = await fs.stat(abs);
+  const cache = JSON.parse(await fs.readFile(path.join(stateDir, '.sifpack', 'hashes.json'), 'utf8').catch(() => '{}')) as Record<string, Entry>;
+  const hit = cache[abs];
+  return hit && hit.size === st.size && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs ? hit.sha256 : undefined;
+}
+
+/** Records a sha256 computed elsewhere (while streaming the file to a registry, say). */
+export async function rememberSha256(file: string, stateDir: string, sha256: string): Promise<void> {
+  const abs = path.resolve(file);
+  const st = await fs.stat(abs);
+  const cacheFile = path.join(stateDir, '.sifpack', 'hashes.json');
+  const cache = JSON.parse(await fs.readFile(cacheFile, 'utf8').catch(() => '{}')) as Record<string, Entry>;
+  cache[abs] = { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, sha256 };
+  await makeStateDir(path.dirname(cacheFile));
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(cache), { mode: 0o644 });
+  await fs.rename(tmp, cacheFile);
+}

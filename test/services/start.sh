@@ -2,7 +2,8 @@
 # start.sh STATE_DIR — starts, on loopback and under STATE_DIR only:
 #   dockerd (own data root and socket, no network) with two local images,
 #   slurmctld + slurmd (one node, auth/none),
-#   two OCI registries (plain, and htpasswd basic auth),
+#   three OCI registries (plain, htpasswd basic auth, bearer tokens from a
+#   Node token server: token-registry.sh),
 # waits until each really works, and writes STATE_DIR/services.env with
 # KEY=value lines the tests read. stop.sh STATE_DIR undoes it.
 set -euo pipefail
@@ -164,6 +165,10 @@ put SIFPACK_TEST_AUTH_REGISTRY "127.0.0.1:$AUTH_PORT"
 put SIFPACK_TEST_REGISTRY_USER "$USER_NAME"
 put SIFPACK_TEST_REGISTRY_PASSWORD "$PASSWORD"
 say "registries up on 127.0.0.1:$PLAIN_PORT and :$AUTH_PORT (basic auth) ($(( $(date +%s) - t0 ))s)"
+
+# A third registry with bearer-token auth, and the Node token server it trusts.
+"$(dirname "$0")/token-registry.sh" "$STATE" || die "the token registry did not start"
+say "token registry up ($(( $(date +%s) - t0 ))s)"
 
 # ---------------------------------------------------------------- tools
 for t in mksquashfs unsquashfs tar2sqfs siftool; do

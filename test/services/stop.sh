@@ -24,6 +24,8 @@ stop_pid "$STATE/slurm/run/slurmd.pid"
 stop_pid "$STATE/slurm/run/slurmctld.pid"
 stop_pid "$STATE/registry/plain.pid"
 stop_pid "$STATE/registry/auth.pid"
+stop_pid "$STATE/token-registry/registry.pid"
+stop_pid "$STATE/token-registry/token-server.pid"
 # dockerd leaves overlay and shm mounts under its roots; unmount before removing
 grep -o " $STATE/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 rm -rf "$STATE"

@@ -1,0 +1,351 @@
+/**
+ * Push a SIF to an OCI registry and pull one back, in the shape
+ * `apptainer push/pull oras://` use (src/model/oras-manifest.ts).
+ *
+ * Push reads the file once: its bytes stream to the registry in PATCH chunks
+ * while being hashed, and the digest closes the upload (PUT ?digest=). When
+ * the digest is already known (the hash cache, from an earlier push or
+ * build), the registry is asked first: a blob it has is not sent again, and
+ * one pushed to another repository of the same registry is mounted.
+ *
+ * Pull streams the layer into a temp file while hashing, and renames it into
+ * place only when digest and size match.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs, createReadStream } from 'node:fs';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { InputError, RuntimeFailure, SifpackError } from '../errors.js';
+import { EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, MANIFEST_ACCEPT, OCI_MANIFEST, sifLayerOf, sifManifest } from '../model/oras-manifest.js';
+import { type OrasRef, digestRef, formatRef } from '../model/oras-ref.js';
+import type { BlobCache } from '../runtime/blob-cache.js';
+import { type RegistryClient, RegistryHttpError, RegistryNetworkError } from '../runtime/registry-client.js';
+import { MAGIC } from '../sif/layout.js';
+import { readMetadataLabels, readSif } from '../sif/reader.js';
+import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { knownSha256, rememberSha256 } from '../util/hash-cache.js';
+
+export interface TransferEvents {
+  /** Bytes moved so far of `total` (called often; the caller throttles drawing). */
+  onBytes?: (done: number, total: number) => void;
+  onInfo?: (msg: string) => void;
+}
+
+export interface PushOptions extends TransferEvents {
+  file: string;
+  ref: OrasRef;
+  client: RegistryClient;
+  cache: BlobCache;
+  /** Where .sifpack/hashes.json lives (the digest of an unchanged file is remembered there). */
+  stateDir: string;
+  chunkSize?: number;
+  /** Consecutive failed attempts at a chunk before giving up. */
+  retries?: number;
+  retryDelayMs?: number;
+  /** After each chunk the registry confirmed (the byte count it holds); awaited. */
+  onChunk?: (confirmed: number) => void | Promise<void>;
+}
+
+export interface PushResult {
+  reference: string;
+  /** The manifest digest: the reference pins it. */
+  digest: string;
+  layerDigest: string;
+  size: number;
+  seconds: number;
+  bytesUploaded: number;
+  alreadyThere: boolean;
+  mountedFrom: string | null;
+}
+
+const MiB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Passes bytes through, hashing those at file positions not hashed yet (a resent range is hashed once). */
+class ChunkHasher extends Transform {
+  private pos: number;
+  constructor(private readonly state: { hash: ReturnType<typeof createHash>; hashed: number; sent: number }, start: number, private readonly onPos: (pos: number) => void) {
+    super({ highWaterMark: 1 * MiB });
+    this.pos = start;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    const end = this.pos + chunk.length;
+    if (end > this.state.hashed) {
+      this.state.hash.update(this.pos >= this.state.hashed ? chunk : chunk.subarray(this.state.hashed - this.pos));
+      this.state.hashed = end;
+    }
+    this.pos = end;
+    this.state.sent += chunk.length;
+    this.onPos(end);
+    cb(null, chunk);
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  return err instanceof RegistryNetworkError || (err instanceof RegistryHttpError && (err.status >= 500 || err.status === 408 || err.status === 429));
+}
+
+/** Streams `file` to a new upload in chunks, hashing as it goes; resumes from the registry's offset after a dropped connection. */
+async function uploadBlob(o: PushOptions, size: number, scopes: string[], openLocation?: string): Promise<{ digest: string; sent: number }> {
+  const { client, file } = o;
+  const repo = o.ref.repository;
+  const chunkSize = o.chunkSize ?? 64 * MiB;
+  const retries = o.retries ?? 5;
+  const state = { hash: createHash('sha256'), hashed: 0, sent: 0 };
+  let location = openLocation ?? (await client.startUpload(repo, scopes));
+  let offset = 0;
+  let failures = 0;
+  let resume = false;
+  let lastError: unknown;
+  while (offset < size || resume) {
+    try {
+      if (resume) {
+        try {
+          const st = await client.uploadStatus(location, scopes);
+          offset = st.offset;
+          location = st.location;
+        } catch (err) {
+          // The registry forgot the upload (restarted without a shared secret, or, like
+          // distribution 2.8, it cancels an upload whose data outgrew the last confirmed
+          // offset, as a chunk cut off midway leaves it): start over.
+          if (!(err instanceof RegistryHttpError) || err.status >= 500) throw err;
+          o.onInfo?.(`the registry dropped the upload (${err.message}); starting it again`);
+          location = await client.startUpload(repo, scopes);
+          offset = 0;
+        }
+        o.onInfo?.(`resuming the upload at byte ${offset} of ${size}`);
+        resume = false;
+        if (offset >= size) break;
+      }
+      const len = Math.min(chunkSize, size - offset);
+      const source = createReadStream(file, { start: offset, end: offset + len - 1, highWaterMark: 1 * MiB });
+      const hasher = new ChunkHasher(state, offset, (pos) => o.onBytes?.(pos, size));
+      source.on('error', (err) => hasher.destroy(err));
+      source.pipe(hasher);
+      try {
+        location = await client.patchChunk(location, offset, len, hasher, scopes);
+      } finally {
+        source.destroy();
+      }
+      offset += len;
+      failures = 0;
+      await o.onChunk?.(offset);
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      lastError = err;
+      failures++;
+      if (failures > retries) {
+        throw new RuntimeFailure(
+          `upload of ${path.basename(file)} to ${client.host}/${repo} failed after ${failures} attempts in a row: ${state.sent} bytes sent, ${offset} of ${size} confirmed by the registry (${(err as Error).message})`,
+          { hint: 'check that the registry is up and has space, then push again (a blob it already has is not sent twice)', cause: lastError },
+        );
+      }
+      o.onInfo?.(`connection to ${client.host} failed (${err instanceof RegistryNetworkError ? err.code : (err as Error).message}); retrying in ${(o.retryDelayMs ?? 1000) * failures} ms (attempt ${failures + 1} of ${retries + 1})`);
+      await sleep((o.retryDelayMs ?? 1000) * failures);
+      resume = true;
+    }
+  }
+  if (state.hashed !== size) throw new RuntimeFailure(`${file} changed while it was being pushed (read ${state.hashed} of ${size} bytes)`);
+  const digest = `sha256:${state.hash.digest('hex')}`;
+  await client.finishUpload(location, digest, scopes);
+  return { digest, sent: state.sent };
+}
+
+/**
+ * Annotations for sifpack-built images only (their labels carry the hashes):
+ * created time and env/lock/build hashes. An image without them gets none, so
+ * its manifest is byte for byte the one apptainer 1.4.5 pushes.
+ */
+async function annotationsFor(file: string): Promise<{ annotations: Record<string, string>; size: number }> {
+  const img = await readSif(file);
+  const labels = (await readMetadataLabels(img).catch(() => undefined)) ?? {};
+  const a: Record<string, string> = {};
+  if (labels['sifpack.env-hash']) a['io.sifpack.env-hash'] = labels['sifpack.env-hash'];
+  if (labels['sifpack.lock-hash']) a['io.sifpack.lock-hash'] = labels['sifpack.lock-hash'];
+  if (labels['sifpack.build-hash']) a['io.sifpack.build-hash'] = labels['sifpack.build-hash'];
+  if (Object.keys(a).length) a['org.opencontainers.image.created'] = new Date(Number(img.header.createdAt) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return { annotations: a, size: img.fileSize };
+}
+
+export async function pushImage(o: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const { client, ref } = o;
+  if (!ref.tag) throw new InputError(`push needs a tag, not a digest: ${formatRef(ref)}`, { hint: 'push to oras://HOST/REPO:TAG; the digest is printed afterwards' });
+  const { annotations, size } = await annotationsFor(o.file);
+  const repo = ref.repository;
+  const scopes = [`repository:${repo}:pull,push`];
+  await client.ping(scopes);
+
+  let digest = await knownSha256(o.file, o.stateDir).catch(() => undefined);
+  let alreadyThere = false;
+  let mountedFrom: string | null = null;
+  let openLocation: string | undefined;
+  let bytesUploaded = 0;
+  if (digest) {
+    if ((await client.blobSize(repo, digest, scopes)) === size) alreadyThere = true;
+    else {
+      for (const hostRepo of await o.cache.pushedTo(digest).catch(() => [] as string[])) {
+        if (!hostRepo.startsWith(`${client.host}/`) || hostRepo === `${client.host}/${repo}`) continue;
+        const from = hostRepo.slice(client.host.length + 1);
+        const r = await client.mount(repo, digest, from, [...scopes, `repository:${from}:pull`]).catch((err: unknown) => {
+          if (err instanceof RegistryHttpError) return undefined; // the other repository is gone: upload instead
+          throw err;
+        });
+        if (r === true) {
+          mountedFrom = from;
+          break;
+        }
+        if (r) openLocation = r;
+        break;
+      }
+    }
+  }
+  if (alreadyThere) o.onInfo?.(`${client.host}/${repo} already has ${digest}; nothing to upload`);
+  else if (mountedFrom) o.onInfo?.(`mounted ${digest} from ${client.host}/${mountedFrom}; nothing uploaded`);
+  else {
+    const up = await uploadBlob(o, size, scopes, openLocation);
+    if (digest && up.digest !== digest) o.onInfo?.(`${o.file} changed since it was last hashed`);
+    digest = up.digest;
+    bytesUploaded = up.sent;
+    // Best effort: a read-only working directory must not fail a push that worked.
+    await rememberSha256(o.file, o.stateDir, digest).catch(() => undefined);
+  }
+  if (!digest) throw new RuntimeFailure('internal: no digest after the upload');
+  if ((await client.blobSize(repo, EMPTY_CONFIG_DIGEST, scopes)) === undefined) {
+    await client.putSmallBlob(repo, Buffer.from(EMPTY_CONFIG), EMPTY_CONFIG_DIGEST, scopes);
+  }
+  const manifest = Buffer.from(JSON.stringify(sifManifest({ digest, size, fileName: path.basename(o.file) }, annotations)));
+  const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  const stored = await client.putManifest(repo, ref.tag, manifest, OCI_MANIFEST, scopes);
+  if (stored !== manifestDigest) throw new RuntimeFailure(`${client.host} stored the manifest as ${stored}, but its digest is ${manifestDigest}`);
+  await o.cache.recordPush(digest, `${client.host}/${repo}`).catch(() => undefined); // only for later mounts
+  return {
+    reference: digestRef(ref, manifestDigest),
+    digest: manifestDigest,
+    layerDigest: digest,
+    size,
+    seconds: (Date.now() - started) / 1000,
+    bytesUploaded,
+    alreadyThere,
+    mountedFrom: mountedFrom ? `${client.host}/${mountedFrom}` : null,
+  };
+}
+
+export interface PullOptions extends TransferEvents {
+  ref: OrasRef;
+  client: RegistryClient;
+  output: string;
+  force: boolean;
+  cache: BlobCache;
+  useCache: boolean;
+}
+
+export interface PullResult {
+  reference: string;
+  output: string;
+  /** The manifest digest. */
+  digest: string;
+  layerDigest: string;
+  size: number;
+  seconds: number;
+  bytesDownloaded: number;
+  cached: boolean;
+}
+
+/** The manifest and its SIF layer for `ref` (exit 2 when it is something else). */
+export async function resolveSif(client: RegistryClient, ref: OrasRef): Promise<{ digest: string; layer: { digest: string; size: number } }> {
+  const repo = ref.repository;
+  const scopes = [`repository:${repo}:pull`];
+  await client.ping(scopes);
+  const shown = formatRef(ref);
+  const m = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest', MANIFEST_ACCEPT, scopes);
+  if (!m) throw new InputError(`${shown} not found in the registry`, { hint: `check the repository and tag; \`curl ${client.base}/v2/${repo}/tags/list\` lists the tags` });
+  if (ref.digest && m.digest !== ref.digest) throw new RuntimeFailure(`${shown}: the registry sent a manifest whose digest is ${m.digest}`);
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(m.bytes.toString('utf8'));
+  } catch {
+    throw new RuntimeFailure(`${shown}: the manifest is not JSON`);
+  }
+  const layer = sifLayerOf(manifest, m.mediaType, shown);
+  return { digest: m.digest, layer: { digest: layer.digest, size: layer.size } };
+}
+
+/** Downloads the blob into `tmp`, hashing and counting; throws (tmp removed) unless digest and size match. */
+async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string): Promise<number> {
+  const { body } = await o.client.getBlob(o.ref.repository, layer.digest, [`repository:${o.ref.repository}:pull`]);
+  const hash = createHash('sha256');
+  let n = 0;
+  let head = Buffer.alloc(0);
+  try {
+    // Network reads are small (64 KiB); gather them and write ~4 MiB per writev(),
+    // which costs a fraction of the system time of one write per read.
+    const fh = await fs.open(tmp, 'wx', 0o644);
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        const { bytesWritten } = await fh.writev(pending);
+        if (bytesWritten !== pendingBytes) throw new RuntimeFailure(`${tmp}: short write (${bytesWritten} of ${pendingBytes} bytes)`);
+        pending = [];
+        pendingBytes = 0;
+      };
+      for await (const c of body) {
+        const chunk = c as Buffer;
+        n += chunk.length;
+        if (n > layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`);
+        if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64)]);
+        hash.update(chunk);
+        o.onBytes?.(n, layer.size);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= 4 * MiB) await flush();
+      }
+      if (pendingBytes) await flush();
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (n !== layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: short download: ${n} of ${layer.size} bytes`, { hint: 'pull again; nothing was written' });
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== layer.digest) {
+      throw new RuntimeFailure(`${formatRef(o.ref)}: digest mismatch: expected ${layer.digest}, got ${got}`, { hint: 'the blob on the registry is corrupt or was altered; nothing was written. Push the image again' });
+    }
+    if (head.subarray(32, 41).toString('latin1') !== MAGIC) throw new RuntimeFailure(`${formatRef(o.ref)}: the layer is not a SIF (no SIF_MAGIC in its header)`);
+    return n;
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof RegistryNetworkError || (!(err instanceof SifpackError) && !e?.path && !o.client.aborted)) {
+      const code = err instanceof RegistryNetworkError ? err.code : e?.code ?? e?.message;
+      throw new RuntimeFailure(`${formatRef(o.ref)}: connection lost after ${n} of ${layer.size} bytes (${code})`, { hint: 'pull again; nothing was written', cause: err });
+    }
+    throw err;
+  }
+}
+
+export async function pullImage(o: PullOptions): Promise<PullResult> {
+  const started = Date.now();
+  const outDir = path.dirname(o.output);
+  if (!(await fs.stat(outDir).then((st) => st.isDirectory(), () => false))) throw new InputError(`-o ${o.output}: the directory ${outDir} does not exist`, { hint: 'create it first, or pick another output path' });
+  await refuseOverwrite(o.output, { force: o.force });
+  const { digest, layer } = await resolveSif(o.client, o.ref);
+  let cached = false;
+  let bytes = 0;
+  const hit = o.useCache ? await o.cache.lookup(layer.digest, layer.size) : undefined;
+  if (hit) {
+    cached = true;
+    const how = await o.cache.place(hit, o.output);
+    o.onInfo?.(`${layer.digest} is in the cache (${o.cache.dir}); ${how === 'link' ? 'linked' : 'copied'}, nothing downloaded`);
+  } else if (o.useCache) {
+    const tmp = await o.cache.tempFor(layer.digest);
+    bytes = await download(o, layer, tmp);
+    const blob = await o.cache.commit(tmp, layer.digest);
+    await o.cache.place(blob, o.output);
+  } else {
+    const tmp = tempPathFor(o.output);
+    bytes = await download(o, layer, tmp);
+    await fs.rename(tmp, o.output);
+  }
+  return { reference: digestRef(o.ref, digest), output: o.output, digest, layerDigest: layer.digest, size: layer.size, seconds: (Date.now() - started) / 1000, bytesDownloaded: bytes, cached };
+}
