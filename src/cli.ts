@@ -16,7 +16,7 @@ import * as logsCommand from './commands/logs.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
 import * as submitCommand from './commands/submit.js';
-import { EXIT, SifpackError, formatError } from './errors.js';
+import { EXIT, InputError, RuntimeFailure, SifpackError, ToolNotFoundError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
@@ -36,16 +36,11 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--profile <NAME>', 'named cluster profile from the settings file (or SIFPACK_PROFILE)')
     .option('-q, --quiet', 'print only results and warnings')
     .showSuggestionAfterError(true)
-    .configureOutput({
-      writeOut: (s) => void ctx.stdout.write(s),
-      writeErr: (s) => void ctx.stderr.write(s),
-    })
+    .configureOutput(commanderOutput(ctx))
     .exitOverride();
   for (const c of COMMANDS) c.register(program, ctx);
   // Subcommands inherit output and exit handling.
-  for (const sub of program.commands) {
-    sub.configureOutput({ writeOut: (s) => void ctx.stdout.write(s), writeErr: (s) => void ctx.stderr.write(s) }).exitOverride();
-  }
+  for (const sub of program.commands) sub.configureOutput(commanderOutput(ctx, sub.name())).exitOverride();
   program.addHelpText(
     'after',
     `
@@ -61,26 +56,106 @@ Exit codes: 0 success, 1 failure, 2 usage or input error.`,
   return program;
 }
 
+/**
+ * commander's own parse errors ("error: unknown option '--x'\n(Did you mean
+ * --y?)") in the same shape as ours: `sifpack: error: ...` and a `hint:` line.
+ */
+function commanderOutput(ctx: CliContext, command?: string) {
+  return {
+    writeOut: (s: string) => void ctx.stdout.write(s),
+    writeErr: (s: string) => void ctx.stderr.write(s),
+    outputError: (s: string, write: (s: string) => void) => write(`${formatCommanderError(s, command)}\n`),
+  };
+}
+
+/** `error: X\n(Did you mean Y?)` → `sifpack: error: X\nhint: did you mean Y? ...`. */
+export function formatCommanderError(raw: string, command?: string): string {
+  const { message, hint } = splitCommanderError(raw, command);
+  return formatError(new InputError(message, { hint }));
+}
+
+function splitCommanderError(raw: string, command?: string): { message: string; hint: string } {
+  const lines = raw.trim().split('\n');
+  const message = (lines[0] ?? '').replace(/^error: /, '');
+  const suggestion = lines.slice(1).join(' ').match(/\(Did you mean (.+)\?\)/);
+  const help = `sifpack ${command ? `${command} ` : ''}--help`;
+  return { message, hint: suggestion ? `did you mean ${suggestion[1]}? (\`${help}\` lists them all)` : `see \`${help}\`` };
+}
+
+/** With --json anywhere before `--`, errors are also one JSON object on stdout. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+const ERRNO_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'already exists',
+};
+
+/**
+ * A file-system error that no check caught: still a plain sentence naming
+ * the path, not a stack trace. Space and permissions are the user's to fix
+ * (exit 1); the rest means a path was wrong (exit 2).
+ */
+function fromErrno(err: unknown): SifpackError | undefined {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (!e || typeof e.code !== 'string' || !(e.code in ERRNO_REASONS) || !e.path) return undefined;
+  const reason = ERRNO_REASONS[e.code]!;
+  const msg = `${e.path}${e.dest ? ` → ${e.dest}` : ''}: ${reason}`;
+  if (e.code === 'ENOSPC') return new RuntimeFailure(msg, { hint: 'free space there, or point --tmpdir / -o elsewhere', cause: err });
+  return new InputError(msg, { hint: 'check the paths given on the command line', cause: err });
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], ctx: CliContext): Promise<number> {
   const program = buildProgram(ctx);
+  const json = wantsJson(argv);
+  const jsonError = (code: string, message: string, hint: string | null) => {
+    if (json) ctx.stdout.write(`${JSON.stringify({ error: { code, message, hint } })}\n`);
+  };
+  // A bare `sifpack` asks what there is: the help, as a result (stdout, exit 0).
+  if (argv.length === 0) {
+    ctx.stdout.write(program.helpInformation());
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
-  } catch (err) {
-    if (err instanceof CommanderError) {
+  } catch (caught) {
+    if (caught instanceof CommanderError) {
       // help and version end with code 0; every parse error is a usage error.
-      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (caught.exitCode === 0 || caught.code === 'commander.helpDisplayed' || caught.code === 'commander.version') return EXIT.ok;
+      if (caught.code === 'commander.help') return caught.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      const sub = program.commands.find((c) => argv.includes(c.name()));
+      const { message, hint } = splitCommanderError(caught.message, sub?.name());
+      jsonError(caught.code.replace(/^commander\./, '').replace(/([A-Z])/g, '_$1').toLowerCase(), message, hint);
       return EXIT.usage;
     }
-    if (err instanceof SifpackError) {
+    const err = caught instanceof SifpackError ? caught : fromErrno(caught);
+    if (err) {
       ctx.stderr.write(`${formatError(err)}\n`);
+      jsonError(errorCode(err), err.message, err.hint ?? null);
       return err.exitCode;
     }
-    const e = err as Error;
+    const e = caught as Error;
     ctx.stderr.write(`sifpack: internal error (please report it): ${e.stack ?? String(e)}\n`);
+    jsonError('internal', String(e.message ?? e), 'please report it');
     return EXIT.failure;
   }
+}
+
+/** A stable word for the kind of error, for `--json` readers. */
+function errorCode(err: SifpackError): string {
+  if (err instanceof ToolNotFoundError) return 'tool_not_found';
+  if (err.exitCode === EXIT.interrupted) return 'interrupted';
+  return err instanceof InputError || err.exitCode === EXIT.usage ? 'input' : 'failure';
 }
 
 function isEntryPoint(): boolean {

@@ -8,10 +8,11 @@ import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
+import { checkInputDir, checkOutputFile } from '../util/path-check.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
-import { recipeFromInputs } from './def.js';
+import { checkRecipeInputs, recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
@@ -104,6 +105,10 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     tmpdir: flags.tmpdir,
   });
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+  await checkRecipeInputs({ envFile: input, envArg: 'ENV_FILE|DEF_FILE', lock: flags.lock, fromPrefix: flags.fromPrefix, defs: flags.defs, cwd: ctx.cwd });
+  if (flags.output) await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: true });
+  if (flags.dockerArchive) await checkOutputFile(flags.dockerArchive, '--docker-archive', { cwd: ctx.cwd, force: !!flags.force });
+  if (flags.tmpdir) await checkInputDir(flags.tmpdir, '--tmpdir', { cwd: ctx.cwd, writable: true, hint: 'give an existing directory with room for the build, e.g. /scratch/$USER/tmp' });
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
   if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
@@ -111,7 +116,8 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     ? { recipe: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
-  const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
+  // An existing image is fine here: the build cache decides whether it is rebuilt.
+  const output = await checkOutputFile(flags.output ?? `${name}.sif`, flags.output ? '-o/--output' : 'the default output', { cwd: ctx.cwd, force: true });
   const progress = new Progress(ctx.stderr as never, !!quiet);
   const interrupt = abortOnSigint();
   try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
+import { checkOutputFile } from '../util/path-check.js';
 import { VERSION } from '../util/package-root.js';
 import { type Compression, convertImage } from '../workflows/convert.js';
 import { type CliContext, Log, globalOptions } from './context.js';
@@ -44,7 +45,7 @@ Examples:
 
 export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const output = path.resolve(ctx.cwd, flags.output);
+  const output = await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: !!flags.force });
   const interrupt = abortOnSigint();
   try {
     const res = await convertImage(new DockerodeEngine(), ctx.runner, {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { buildJob } from '../model/slurm-job.js';
 import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { checkOutputFile } from '../util/path-check.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
@@ -113,7 +114,7 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);
   const rendered = renderSbatch(job, { version: VERSION });
   for (const w of rendered.warnings) log.warn(w);
-  const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;
+  const file = flags.file ? await checkOutputFile(flags.file, '-o/--file', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   if (file) {
     await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
     log.info(`wrote ${displayPath(file, ctx.cwd)}; submit it with \`sifpack submit ${displayPath(file, ctx.cwd)}\``);

@@ -9,6 +9,7 @@ import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
 import { cachedSha256 } from '../util/hash-cache.js';
+import { checkInputFile } from '../util/path-check.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { slurmFor } from './slurm-context.js';
 
@@ -46,15 +47,8 @@ Examples:
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
-  const script = path.resolve(ctx.cwd, file);
-  let text: string;
-  try {
-    text = await fs.readFile(script, 'utf8');
-  } catch (err) {
-    throw new InputError(`${file}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
-      hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif -o job.sbatch`',
-    });
-  }
+  const script = await checkInputFile(file, 'FILE', { cwd: ctx.cwd, hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif -o job.sbatch`' });
+  const text = await fs.readFile(script, 'utf8');
   const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
   const facts = readScriptFacts(text);
   const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;
