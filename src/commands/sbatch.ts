@@ -107,6 +107,8 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
     runtime: flags.runtime,
     cleanenv: flags.cleanenv === false ? false : undefined,
   });
+  // Before any warning or work: a bad output path ends here.
+  const file = flags.file ? await checkOutputFile(flags.file, '-o/--file', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   const job = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
@@ -114,7 +116,6 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);
   const rendered = renderSbatch(job, { version: VERSION });
   for (const w of rendered.warnings) log.warn(w);
-  const file = flags.file ? await checkOutputFile(flags.file, '-o/--file', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   if (file) {
     await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
     log.info(`wrote ${displayPath(file, ctx.cwd)}; submit it with \`sifpack submit ${displayPath(file, ctx.cwd)}\``);

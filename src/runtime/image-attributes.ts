@@ -110,7 +110,7 @@ async function fromFiles(reader: RootReader, sections: ReadonlySet<Section>): Pr
 export async function readAttributes(target: { sif: SifImage } | { sandbox: string }, sections: ReadonlySet<Section>, runner: ProcessRunner): Promise<Attributes> {
   if ('sandbox' in target) {
     const st = await fs.stat(path.join(target.sandbox, '.singularity.d')).catch(() => undefined);
-    if (!st?.isDirectory()) throw new InputError(`${target.sandbox}: a directory, but not a sandbox image (no .singularity.d inside)`, { hint: 'give a .sif file, or a directory made by `apptainer build --sandbox`' });
+    if (!st?.isDirectory()) throw new InputError(`IMAGE ${target.sandbox}: a directory, but not a sandbox image (no .singularity.d inside)`, { hint: 'give a .sif file, or a directory made by `apptainer build --sandbox`' });
     const reader = sandboxReader(target.sandbox);
     const a = await fromFiles(reader, sections);
     if (sections.has('deffile')) {
