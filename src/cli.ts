@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
 import * as buildCommand from './commands/build.js';
+import * as cancelCommand from './commands/cancel.js';
 import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
@@ -16,11 +17,11 @@ import * as logsCommand from './commands/logs.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
 import * as submitCommand from './commands/submit.js';
-import { EXIT, InputError, RuntimeFailure, SifpackError, ToolNotFoundError, formatError } from './errors.js';
+import { EXIT, InputError, ResultIsFailure, RuntimeFailure, SifpackError, ToolNotFoundError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, cancelCommand, logsCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
@@ -141,7 +142,7 @@ export async function main(argv: string[], ctx: CliContext): Promise<number> {
     const err = caught instanceof SifpackError ? caught : fromErrno(caught);
     if (err) {
       ctx.stderr.write(`${formatError(err)}\n`);
-      jsonError(errorCode(err), err.message, err.hint ?? null);
+      if (!(err instanceof ResultIsFailure)) jsonError(errorCode(err), err.message, err.hint ?? null);
       return err.exitCode;
     }
     const e = caught as Error;

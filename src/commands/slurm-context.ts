@@ -4,5 +4,5 @@ import { SlurmCli } from '../runtime/slurm.js';
 import type { CliContext } from './context.js';
 
 export function slurmFor(settings: Settings, ctx: CliContext): SlurmCli {
-  return new SlurmCli(ctx.runner, { sbatch: settings.sbatchPath, sacct: settings.sacctPath, scontrol: settings.scontrolPath }, ctx.env);
+  return new SlurmCli(ctx.runner, { sbatch: settings.sbatchPath, sacct: settings.sacctPath, scontrol: settings.scontrolPath, scancel: settings.scancelPath }, ctx.env);
 }

@@ -67,6 +67,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'sbatch-path', type: str, default: 'sbatch', description: 'the sbatch command' },
   { key: 'sacct-path', type: str, default: 'sacct', description: 'the sacct command' },
   { key: 'scontrol-path', type: str, default: 'scontrol', description: 'the scontrol command' },
+  { key: 'scancel-path', type: str, default: 'scancel', description: 'the scancel command' },
 ];
 
 /** Resolved settings, camelCase, as commands use them. */
@@ -104,6 +105,7 @@ export interface Settings {
   sbatchPath: string;
   sacctPath: string;
   scontrolPath: string;
+  scancelPath: string;
 }
 
 export type SettingKey = keyof Settings;

@@ -35,10 +35,18 @@ export interface FinalEntry {
   at: string;
 }
 
-export type LedgerEntry = SubmitEntry | FinalEntry;
+/** `sifpack cancel` asked scancel to stop the job. */
+export interface CancelEntry {
+  type: 'cancel';
+  jobId: string;
+  at: string;
+}
+
+export type LedgerEntry = SubmitEntry | FinalEntry | CancelEntry;
 
 export interface LedgerRun extends SubmitEntry {
   final?: FinalEntry;
+  cancelledAt?: string;
 }
 
 export class Ledger {
@@ -80,7 +88,7 @@ export class Ledger {
       if (!line.trim()) continue;
       try {
         const e = JSON.parse(line) as LedgerEntry;
-        if ((e.type === 'submit' || e.type === 'final') && typeof e.jobId === 'string') out.push(e);
+        if ((e.type === 'submit' || e.type === 'final' || e.type === 'cancel') && typeof e.jobId === 'string') out.push(e);
       } catch {
         /* a torn line: skip it */
       }
@@ -95,7 +103,8 @@ export class Ledger {
       if (e.type === 'submit') runs.set(e.jobId, { ...e });
       else {
         const r = runs.get(e.jobId);
-        if (r) r.final = e;
+        if (r && e.type === 'final') r.final = e;
+        else if (r && e.type === 'cancel') r.cancelledAt = e.at;
       }
     }
     return [...runs.values()];

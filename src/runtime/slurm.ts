@@ -12,6 +12,7 @@ export interface SlurmPaths {
   sbatch: string;
   sacct: string;
   scontrol: string;
+  scancel: string;
 }
 
 /** afterok:12[:13], afterany:..., afternotok, after, aftercorr, singleton; joined by , or ?. */
@@ -88,6 +89,12 @@ export class SlurmCli {
     if (res.code !== 0) return undefined; // "Slurm accounting storage is disabled"
     const jobs = parseSacct(res.stdout);
     return jobs.length ? jobs : undefined;
+  }
+
+  /** scancel JOBID...; Slurm's own message, verbatim, when it refuses. */
+  async cancel(jobIds: string[]): Promise<void> {
+    const res = await this.run('scancel', jobIds);
+    if (res.code !== 0) throw new RuntimeFailure(`scancel ${jobIds.join(' ')} failed (exit ${res.code})`, { details: res.stderr.trim().split('\n').filter(Boolean) });
   }
 
   /** The controller first (live and recently finished), then accounting. */
