@@ -3,6 +3,7 @@
  * with a spinner and the current step; otherwise (batch jobs, CI, logs)
  * plain timestamped lines, every one kept.
  */
+import { stripAnsi } from '../util/ansi.js';
 import type { Output } from './context.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -23,11 +24,13 @@ export class Progress {
   update(line: string): void {
     if (this.quiet || !line.trim()) return;
     if (!this.tty) {
+      // A log file or a pipe: the engine's colour codes would be noise there.
       const t = new Date().toISOString().slice(11, 19);
-      this.out.write(`[${t}] ${line}\n`);
+      this.out.write(`[${t}] ${stripAnsi(line)}\n`);
       return;
     }
-    this.current = line.replace(/\s+/g, ' ').trim();
+    // One line redrawn in place: a colour or cursor code inside it would break the redraw.
+    this.current = stripAnsi(line).replace(/\s+/g, ' ').trim();
     this.draw();
     this.timer ??= setInterval(() => this.draw(), 100);
   }
