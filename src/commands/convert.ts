@@ -11,7 +11,7 @@ import { type CliContext, Log, globalOptions } from './context.js';
 import { abortOnSigint } from './interrupt.js';
 
 interface ConvertFlags {
-  output: string;
+  output?: string;
   compression?: Compression;
   force?: boolean;
   json?: boolean;
@@ -29,7 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
         'disk, so it works where space is short; copy the .sif to the cluster and run it.',
     )
     .argument('<DOCKER_IMAGE>', 'image name or id in the Docker engine (DOCKER_HOST honoured)')
-    .requiredOption('-o, --output <IMAGE.sif>', 'the SIF file to write')
+    .option('-o, --output <IMAGE.sif>', 'the SIF file to write (default: NAME_TAG.sif, as apptainer pull names it)')
     .addOption(new Option('--compression <ALGO>', 'squashfs compression (gzip mounts on every apptainer)').choices(['gzip', 'zstd', 'xz']).default('gzip'))
     .option('-f, --force', 'overwrite an existing file')
     .option('--json', 'print one JSON result')
@@ -38,14 +38,32 @@ export function register(program: Command, ctx: CliContext): void {
       `
 Examples:
   sifpack convert sifpack/analysis:3f2a1b0c -o analysis.sif
+  sifpack convert myimage:1.0                                     # writes myimage_1.0.sif
   sifpack convert myimage:1.0 -o myimage.sif --compression zstd   # smaller; needs apptainer >= 1.1 to mount`,
     )
     .action(async (image: string, flags: ConvertFlags, cmd: Command) => run(image, flags, cmd, ctx));
 }
 
+/**
+ * The file name `apptainer pull docker://IMAGE` would choose: the last path
+ * part of the reference, `_TAG` (latest when none), `.sif`
+ * (internal/pkg/util/uri/uri.go GetName in apptainer/apptainer).
+ */
+export function defaultSifName(image: string): string {
+  const parts = image.replace(/^\/+/, '').split('/');
+  let container = parts[parts.length - 1]!;
+  let tag = 'latest';
+  if (container.includes(':')) {
+    const [c, t] = container.split(':');
+    container = c!;
+    tag = t!.split(',')[0]!;
+  }
+  return `${container}_${tag}.sif`;
+}
+
 export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const output = await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: !!flags.force });
+  const output = await checkOutputFile(flags.output ?? defaultSifName(image), flags.output ? '-o/--output' : 'the default output (-o)', { cwd: ctx.cwd, force: !!flags.force });
   const interrupt = abortOnSigint();
   try {
     const res = await convertImage(new DockerodeEngine(), ctx.runner, {

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sifpack } from './cli.js';
-import { tempDir } from '../helpers.js';
+import { service, tempDir } from '../helpers.js';
 
 describe('errors from the command line itself', () => {
   it('an unknown option: sifpack: error: and a hint, exit 2', async () => {
@@ -54,4 +54,17 @@ describe('errors from the command line itself', () => {
     expect(r.stderr).toBe(`sifpack: error: cannot submit ${path.join(dir, 'j.sbatch')}: the Slurm controller localhost (port 1) did not answer (connect failure); check that slurmctld is up, that ${conf} is this cluster's configuration, and that the network allows the connection\n`);
     await fs.rm(dir, { recursive: true });
   }, 90_000);
+});
+
+describe('convert without -o', () => {
+  it('writes NAME_TAG.sif in the working directory (real engine)', async () => {
+    const dir = await tempDir();
+    expect(service('SIFPACK_TEST_BUSYBOX_IMAGE')).toBe('sifpack-test/busybox:1');
+    const r = await sifpack(['convert', 'sifpack-test/busybox:1'], { cwd: dir, env: { DOCKER_HOST: service('DOCKER_HOST') } });
+    expect(r.stderr).not.toContain('error');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(path.join(dir, 'busybox_1.sif'));
+    expect((await fs.stat(path.join(dir, 'busybox_1.sif'))).size).toBeGreaterThan(100_000);
+    await fs.rm(dir, { recursive: true });
+  }, 120_000);
 });
