@@ -3,7 +3,7 @@
  * sifpack's entry point: wires the commands into commander and maps every
  * error to an exit code in one place (0 ok, 1 failure, 2 usage or input).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
@@ -38,6 +38,7 @@ export function buildProgram(ctx: CliContext): Command {
     .option('-q, --quiet', 'print only results and warnings')
     .showSuggestionAfterError(true)
     .configureOutput(commanderOutput(ctx))
+    .configureHelp({ boxWrap: (str: string, width: number) => Help.prototype.boxWrap.call(help, joinWrappedLines(str), width) })
     .exitOverride();
   for (const c of COMMANDS) c.register(program, ctx);
   // Subcommands inherit output and exit handling.
@@ -55,6 +56,19 @@ Examples (the pipeline, one step at a time):
 Exit codes: 0 success, 1 failure, 2 usage or input error.`,
   );
   return program;
+}
+
+const help = new Help();
+
+/**
+ * Descriptions are written wrapped at 80 columns; commander wraps again at
+ * the terminal's width and keeps our breaks, which leaves stubs such as
+ * "apptainer or\nsingularity\n(on a cluster)". A break inside a sentence is
+ * joined first; breaks after a sentence or a colon, blank lines and indented
+ * or list lines stay.
+ */
+export function joinWrappedLines(str: string): string {
+  return str.replace(/([^\n.:!?])\n(?=[^\s\-*\n])/g, '$1 ');
 }
 
 /**

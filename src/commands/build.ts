@@ -42,7 +42,7 @@ export function register(program: Command, ctx: CliContext): void {
         '(on a cluster), else a Docker engine (a workstation; DOCKER_HOST honoured, so\n' +
         "Podman's socket works too), which sifpack then converts to a SIF. An image that\n" +
         'already carries this build\'s content hash (env or lock, preset, base image,\n' +
-        'sifpack version) is not rebuilt: an unchanged rebuild takes about a second.',
+        'sifpack version) is not rebuilt: only its labels are read.',
     )
     .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
