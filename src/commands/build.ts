@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { checkPinned } from '../config/presets.js';
+import { environmentWarnings } from '../model/environment.js';
 import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
@@ -112,9 +113,10 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
   if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
-  const { recipe } = defMode
-    ? { recipe: undefined }
+  const { recipe, spec } = defMode
+    ? { recipe: undefined, spec: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
+  if (spec) for (const w of environmentWarnings(spec, flags.fromPrefix ?? input)) log.warn(w);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   // An existing image is fine here: the build cache decides whether it is rebuilt.
   const output = await checkOutputFile(flags.output ?? `${name}.sif`, flags.output ? '-o/--output' : 'the default output', { cwd: ctx.cwd, force: true });

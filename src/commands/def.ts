@@ -7,7 +7,7 @@ import { checkPinned, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { InputError } from '../errors.js';
-import { type EnvironmentSpec, parseEnvironmentYaml } from '../model/environment.js';
+import { type EnvironmentSpec, environmentWarnings, parseEnvironmentYaml } from '../model/environment.js';
 import { type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
@@ -141,7 +141,7 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
   const output = flags.output ? await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;
   await checkRecipeInputs({ envFile, lock: flags.lock, fromPrefix: flags.fromPrefix, defs: flags.defs, cwd: ctx.cwd });
-  const { recipe } = await recipeFromInputs(
+  const { recipe, spec } = await recipeFromInputs(
     { envFile, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir, cwd: ctx.cwd },
     settings,
   );
@@ -149,7 +149,7 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
     settings.format === 'docker'
       ? renderDockerfile(recipe, { version: VERSION })
       : renderDef(recipe, { version: VERSION, defName: output ? path.basename(output) : `${recipe.envName}.def` });
-  for (const w of rendered.warnings) log.warn(w);
+  for (const w of [...environmentWarnings(spec, flags.fromPrefix ?? envFile), ...rendered.warnings]) log.warn(w);
   if (output) {
     await writeFileAtomic(output, rendered.text, { force: !!flags.force });
     log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);
