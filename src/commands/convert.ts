@@ -9,6 +9,7 @@ import { VERSION } from '../util/package-root.js';
 import { type Compression, convertImage } from '../workflows/convert.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { abortOnSigint } from './interrupt.js';
+import { TransferProgress } from './progress.js';
 
 interface ConvertFlags {
   output?: string;
@@ -65,6 +66,8 @@ export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx:
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const output = await checkOutputFile(flags.output ?? defaultSifName(image), flags.output ? '-o/--output' : 'the default output (-o)', { cwd: ctx.cwd, force: !!flags.force });
   const interrupt = abortOnSigint();
+  let last: [number, number] = [0, 0];
+  const bar = new TransferProgress(ctx.stderr as never, 'converting', !!globalOptions(cmd).quiet);
   try {
     const res = await convertImage(new DockerodeEngine(), ctx.runner, {
       image,
@@ -74,13 +77,19 @@ export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx:
       sifpackVersion: VERSION,
       signal: interrupt.signal,
       onProgress: (m) => log.info(m),
+      onBytes: (done, total) => {
+        last = [done, total];
+        bar.update(done, total);
+      },
     });
+    bar.update(last[0], last[1], true);
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ image, output: res.output, size: res.size, squashfsBytes: res.squashfsBytes, entries: res.entries, seconds: res.seconds, squasher: res.squasher })}\n`);
     else {
       ctx.stdout.write(`${res.output}\n`);
       log.info(`wrote ${displayPath(res.output, ctx.cwd)} (${formatBytes(res.size)}, ${res.entries} files) in ${res.seconds.toFixed(1)}s`);
     }
   } finally {
+    bar.done();
     interrupt.dispose();
   }
 }

@@ -68,3 +68,16 @@ describe('convert without -o', () => {
     await fs.rm(dir, { recursive: true });
   }, 120_000);
 });
+
+describe('convert progress', () => {
+  it('a 200+ MiB image: timestamped lines with bytes, %, rate and ETA on a log (real engine)', async () => {
+    const dir = await tempDir();
+    const r = await sifpack(['convert', service('SIFPACK_TEST_BASE_IMAGE'), '-o', 'big.sif'], { cwd: dir, env: { DOCKER_HOST: service('DOCKER_HOST') } });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => /^\[\d\d:\d\d:\d\d\] converting /.test(l));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toMatch(/converting \d+\.\d\/\d+\.\d MiB  100%  \d+\.\d MiB\/s  ETA 0s$/);
+    expect(Number(/\/(\d+\.\d) MiB/.exec(lines.at(-1)!)![1])).toBeGreaterThan(100);
+    await fs.rm(dir, { recursive: true });
+  }, 180_000);
+});
