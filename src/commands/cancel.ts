@@ -2,17 +2,19 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { Ledger } from '../runtime/ledger.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { slurmFor } from './slurm-context.js';
 
 interface CancelFlags {
   all?: boolean;
   json?: boolean;
-  scancelPath?: string;
 }
 
+const TAKES = ['scancel-path'] as const;
+
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('cancel')
     .summary('cancel jobs with scancel and record it in .sifpack/runs.jsonl')
     .description(
@@ -21,8 +23,9 @@ export function register(program: Command, ctx: CliContext): void {
         'every job of the ledger that has not finished.',
     )
     .argument('[JOBID...]', 'job ids (4242, or 4242_3 for one array task)')
-    .option('--all', "every unfinished job in this directory's ledger")
-    .option('--scancel-path <CMD>', 'the scancel command (for sites that wrap it)')
+    .option('--all', "every unfinished job in this directory's ledger");
+  addSettings(cmd, TAKES);
+  cmd
     .option('--json', 'print { "cancelled": [...] }')
     .addHelpText('after', '\nExamples:\n  sifpack cancel 4242\n  sifpack cancel --all')
     .action(async (ids: string[], flags: CancelFlags, cmd: Command) => run(ids, flags, cmd, ctx));
@@ -30,7 +33,7 @@ export function register(program: Command, ctx: CliContext): void {
 
 export async function run(ids: string[], flags: CancelFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, { scancelPath: flags.scancelPath });
+  const { settings } = await settingsFor(cmd, ctx, TAKES);
   if (ids.length > 0 && flags.all) throw new InputError('give job ids or --all, not both');
   if (ids.length === 0 && !flags.all) throw new InputError('which jobs? give job ids, or --all for every unfinished job in the ledger', { hint: 'see them with `sifpack status`' });
   for (const id of ids) if (!/^\d+(_\d+)?$/.test(id)) throw new InputError(`${JSON.stringify(id)} is not a job id`, { hint: 'job ids are numbers, e.g. 4242 (or 4242_3 for one array task)' });

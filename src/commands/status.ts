@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { InputError, ResultIsFailure } from '../errors.js';
 import { type JobInfo, explainState, isFinished, phaseOf, summariseArray } from '../model/job-state.js';
 import { Ledger, type LedgerRun } from '../runtime/ledger.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
-import { slurmFor } from './slurm-context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 
 interface StatusFlags {
   json?: boolean;
@@ -47,7 +48,7 @@ export interface JobStatus {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('status')
     .summary("jobs' states in plain words (exit code, out of memory, time limit, waiting on what)")
     .description(
@@ -59,7 +60,9 @@ export function register(program: Command, ctx: CliContext): void {
         'job Slurm has forgotten still shows how it ended. With --watch the exit code\n' +
         'is 1 when any watched job did not complete (failed, cancelled, timed out).',
     )
-    .argument('[JOBID...]', 'job ids (default: unfinished jobs, then those finished in the last 24 h)')
+    .argument('[JOBID...]', 'job ids (default: unfinished jobs, then those finished in the last 24 h)');
+  addSettings(cmd, SLURM_QUERY_COMMANDS);
+  cmd
     .option('--all', 'every job in the ledger')
     .option('--since <WHEN>', 'jobs submitted since WHEN: 30m, 12h, 2d, 1w, or a date (like sacct -S)')
     .option('--json', 'print one JSON array of job states')
@@ -107,12 +110,12 @@ function isValidJobId(id: string): boolean {
 
 export async function run(ids: string[], flags: StatusFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, {});
+  const { settings } = await settingsFor(cmd, ctx, SLURM_QUERY_COMMANDS);
   for (const id of ids) if (!isValidJobId(id)) throw new InputError(`${JSON.stringify(id)} is not a job id`, { hint: 'job ids are numbers, e.g. 4242 (or 4242_3 for one array task)' });
   const interval = Number(flags.interval);
   if (!Number.isFinite(interval) || interval < 1) throw new InputError(`--interval ${flags.interval}: expected a number of seconds >= 1`);
   const slurm = slurmFor(settings, ctx);
-  const ledger = new Ledger(ctx.cwd);
+  const ledger = new Ledger(ctx.cwd, (m) => log.warn(m));
   const runs = await ledger.runs();
   const byId = new Map<string, LedgerRun>(runs.map((r) => [r.jobId, r]));
   if (ids.length > 0 && (flags.all || flags.since)) throw new InputError('give job ids, or --all / --since, not both');

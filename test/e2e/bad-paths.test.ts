@@ -43,7 +43,7 @@ const ARGS: [string, string, Role, string[]][] = [
   ['build', '--tmpdir', 'scratch-dir', ['build', ENV, '--tmpdir', 'BAD']],
   ['convert', '-o/--output', 'out-file', ['convert', 'sifpack-test/none:1', '-o', 'BAD']],
   ['inspect', 'IMAGE', 'image', ['inspect', 'BAD']],
-  ['sbatch', '-o/--file', 'out-file', ['sbatch', 'x.py', '--image', 'x.sif', '--file', 'BAD']],
+  ['sbatch', '--script-out', 'out-file', ['sbatch', 'x.py', '--image', 'x.sif', '--script-out', 'BAD']],
   ['submit', 'FILE', 'in-file', ['submit', 'BAD']],
 ];
 
