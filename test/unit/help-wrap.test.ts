@@ -19,7 +19,7 @@ describe('help text wrapping', () => {
         const text = c.helpInformation({ error: false } as never);
         c.configureHelp({ ...c.configureHelp(), helpWidth: width });
         const out = c.helpInformation();
-        const desc = out.split('\n\n').slice(1).filter((p) => !/^(Arguments|Options|Commands):/.test(p) && !p.startsWith('  '));
+        const desc = out.split('\n\n').slice(1).filter((p) => !/^(Arguments|Commands|[A-Za-z ]*[Oo]ptions):/.test(p) && !p.startsWith('  '));
         for (const para of desc) {
           const lines = para.split('\n');
           lines.slice(0, -1).forEach((l, i) => {
