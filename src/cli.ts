@@ -3,11 +3,12 @@
  * sifpack's entry point: wires the commands into commander and maps every
  * error to an exit code in one place (0 ok, 1 failure, 2 usage or input).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CliContext } from './commands/context.js';
 import * as buildCommand from './commands/build.js';
+import * as cancelCommand from './commands/cancel.js';
 import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
@@ -21,11 +22,11 @@ import * as signCommand from './commands/sign.js';
 import * as statusCommand from './commands/status.js';
 import * as submitCommand from './commands/submit.js';
 import * as verifyCommand from './commands/verify.js';
-import { EXIT, SifpackError, formatError } from './errors.js';
+import { EXIT, InputError, ResultIsFailure, RuntimeFailure, SifpackError, ToolNotFoundError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, pushCommand, pullCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, migrateCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, pushCommand, pullCommand, sbatchCommand, submitCommand, statusCommand, cancelCommand, logsCommand, migrateCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
@@ -41,10 +42,8 @@ export function buildProgram(ctx: CliContext): Command {
     .option('--profile <NAME>', 'named cluster profile from the settings file (or SIFPACK_PROFILE)')
     .option('-q, --quiet', 'print only results and warnings')
     .showSuggestionAfterError(true)
-    .configureOutput({
-      writeOut: (s) => void ctx.stdout.write(s),
-      writeErr: (s) => void ctx.stderr.write(s),
-    })
+    .configureOutput(commanderOutput(ctx))
+    .configureHelp({ boxWrap: (str: string, width: number) => Help.prototype.boxWrap.call(help, joinWrappedLines(str), width) })
     .exitOverride();
   // Options before the command name belong to sifpack, after it to the
   // command: `sifpack sbatch -q normal` is sbatch's --qos, as in Slurm.
@@ -55,7 +54,7 @@ export function buildProgram(ctx: CliContext): Command {
   // flag the command uses for its own: where -q is sbatch's --qos, --quiet
   // is -Q, as in Slurm's sbatch.
   for (const sub of program.commands) {
-    sub.configureOutput({ writeOut: (s) => void ctx.stdout.write(s), writeErr: (s) => void ctx.stderr.write(s) }).exitOverride();
+    sub.configureOutput(commanderOutput(ctx, sub.name())).exitOverride();
     sub.optionsGroup('Global options:');
     const taken = (short: string) => sub.options.some((o) => o.short === short);
     for (const g of program.options.filter((o) => o.long !== '--version')) {
@@ -79,26 +78,119 @@ Exit codes: 0 success, 1 failure, 2 usage or input error.`,
   return program;
 }
 
+const help = new Help();
+
+/**
+ * Descriptions are written wrapped at 80 columns; commander wraps again at
+ * the terminal's width and keeps our breaks, which leaves stubs such as
+ * "apptainer or\nsingularity\n(on a cluster)". A break inside a sentence is
+ * joined first; breaks after a sentence or a colon, blank lines and indented
+ * or list lines stay.
+ */
+export function joinWrappedLines(str: string): string {
+  return str.replace(/([^\n.:!?])\n(?=[^\s\-*\n])/g, '$1 ');
+}
+
+/**
+ * commander's own parse errors ("error: unknown option '--x'\n(Did you mean
+ * --y?)") in the same shape as ours: `sifpack: error: ...` and a `hint:` line.
+ */
+function commanderOutput(ctx: CliContext, command?: string) {
+  return {
+    writeOut: (s: string) => void ctx.stdout.write(s),
+    writeErr: (s: string) => void ctx.stderr.write(s),
+    outputError: (s: string, write: (s: string) => void) => write(`${formatCommanderError(s, command)}\n`),
+  };
+}
+
+/** `error: X\n(Did you mean Y?)` → `sifpack: error: X\nhint: did you mean Y? ...`. */
+export function formatCommanderError(raw: string, command?: string): string {
+  const { message, hint } = splitCommanderError(raw, command);
+  return formatError(new InputError(message, { hint }));
+}
+
+function splitCommanderError(raw: string, command?: string): { message: string; hint: string } {
+  const lines = raw.trim().split('\n');
+  const message = (lines[0] ?? '').replace(/^error: /, '');
+  const suggestion = lines.slice(1).join(' ').match(/\(Did you mean (.+)\?\)/);
+  const help = `sifpack ${command ? `${command} ` : ''}--help`;
+  return { message, hint: suggestion ? `did you mean ${suggestion[1]}? (\`${help}\` lists them all)` : `see \`${help}\`` };
+}
+
+/** With --json anywhere before `--`, errors are also one JSON object on stdout. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+const ERRNO_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'already exists',
+};
+
+/**
+ * A file-system error that no check caught: still a plain sentence naming
+ * the path, not a stack trace. Space and permissions are the user's to fix
+ * (exit 1); the rest means a path was wrong (exit 2).
+ */
+function fromErrno(err: unknown): SifpackError | undefined {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (!e || typeof e.code !== 'string' || !(e.code in ERRNO_REASONS) || !e.path) return undefined;
+  const reason = ERRNO_REASONS[e.code]!;
+  const msg = `${e.path}${e.dest ? ` → ${e.dest}` : ''}: ${reason}`;
+  if (e.code === 'ENOSPC') return new RuntimeFailure(msg, { hint: 'free space there, or point --tmpdir / -o elsewhere', cause: err });
+  return new InputError(msg, { hint: 'check the paths given on the command line', cause: err });
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], ctx: CliContext): Promise<number> {
   const program = buildProgram(ctx);
+  const json = wantsJson(argv);
+  const jsonError = (code: string, message: string, hint: string | null) => {
+    if (json) ctx.stdout.write(`${JSON.stringify({ error: { code, message, hint } })}\n`);
+  };
+  // A bare `sifpack` asks what there is: the help, as a result (stdout, exit 0).
+  if (argv.length === 0) {
+    ctx.stdout.write(program.helpInformation());
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;
-  } catch (err) {
-    if (err instanceof CommanderError) {
+  } catch (caught) {
+    if (caught instanceof CommanderError) {
       // help and version end with code 0; every parse error is a usage error.
-      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (caught.exitCode === 0 || caught.code === 'commander.helpDisplayed' || caught.code === 'commander.version') return EXIT.ok;
+      if (caught.code === 'commander.help') return caught.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      const sub = program.commands.find((c) => argv.includes(c.name()));
+      const { message, hint } = splitCommanderError(caught.message, sub?.name());
+      jsonError(caught.code.replace(/^commander\./, '').replace(/([A-Z])/g, '_$1').toLowerCase(), message, hint);
       return EXIT.usage;
     }
-    if (err instanceof SifpackError) {
+    const err = caught instanceof SifpackError ? caught : fromErrno(caught);
+    if (err) {
       ctx.stderr.write(`${formatError(err)}\n`);
+      if (!(err instanceof ResultIsFailure)) jsonError(errorCode(err), err.message, err.hint ?? null);
       return err.exitCode;
     }
-    const e = err as Error;
+    const e = caught as Error;
     ctx.stderr.write(`sifpack: internal error (please report it): ${e.stack ?? String(e)}\n`);
+    jsonError('internal', String(e.message ?? e), 'please report it');
     return EXIT.failure;
   }
+}
+
+/** A stable word for the kind of error, for `--json` readers. */
+function errorCode(err: SifpackError): string {
+  if (err instanceof ToolNotFoundError) return 'tool_not_found';
+  if (err.exitCode === EXIT.interrupted) return 'interrupted';
+  return err instanceof InputError || err.exitCode === EXIT.usage ? 'input' : 'failure';
 }
 
 function isEntryPoint(): boolean {

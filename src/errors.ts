@@ -44,6 +44,13 @@ export class RuntimeFailure extends SifpackError {
   }
 }
 
+/**
+ * The command printed its result, and the result is a failure (a watched job
+ * that did not complete): exit 1 with this message on stderr, but no JSON
+ * error object, since stdout already holds the one result.
+ */
+export class ResultIsFailure extends RuntimeFailure {}
+
 /** A required program is not on PATH. */
 export class ToolNotFoundError extends RuntimeFailure {
   readonly tool: string;

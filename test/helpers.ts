@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared', 'testdata');
-export const CONDA_TESTDATA = path.join(SHARED, 'conda');
+/** Real files from public projects, copied into the repository (see each set's SOURCE). */
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+export const CONDA_TESTDATA = path.join(FIXTURES, 'conda');
+export const APPTAINER_IMAGES = path.join(FIXTURES, 'apptainer-images');
 
 /** A fresh temp directory, removed by the caller's afterEach/afterAll if they like. */
 export async function tempDir(prefix = 'sifpack-test-'): Promise<string> {

@@ -3,17 +3,19 @@ import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
+import { environmentWarnings } from '../model/environment.js';
 import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
+import { checkInputDir, checkOutputFile } from '../util/path-check.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { signBuiltImage, signingKeyForFlags } from './signing-keys.js';
-import { checkBaseImage, recipeFromInputs } from './def.js';
+import { checkBaseImage, checkRecipeInputs, recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
@@ -43,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
         '(on a cluster), else a Docker engine (a workstation; DOCKER_HOST honoured, so\n' +
         "Podman's socket works too), which sifpack then converts to a SIF. An image that\n" +
         'already carries this build\'s content hash (env or lock, preset, base image,\n' +
-        'sifpack version) is not rebuilt: an unchanged rebuild takes about a second.',
+        'sifpack version) is not rebuilt: only its labels are read.',
     )
     .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml');
   addSettings(cmd, TAKES);
@@ -134,6 +136,10 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   const log = new Log(ctx.stderr, quiet);
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   checkBaseImage(settings);
+  await checkRecipeInputs({ envFile: input, envArg: 'ENV_FILE|DEF_FILE', lock: flags.lock, fromPrefix: flags.fromPrefix, defs: settings.defs, cwd: ctx.cwd });
+  if (flags.output) await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: true });
+  if (flags.dockerArchive) await checkOutputFile(flags.dockerArchive, '--docker-archive', { cwd: ctx.cwd, force: !!flags.force });
+  if (settings.tmpdir) await checkInputDir(settings.tmpdir, '--tmpdir', { cwd: ctx.cwd, writable: true, hint: 'give an existing directory with room for the build, e.g. /scratch/$USER/tmp' });
   const inputPath = path.resolve(ctx.cwd, input);
   if (!flags.fromPrefix && (await isDockerfile(inputPath))) {
     const dir = path.relative(ctx.cwd, path.dirname(inputPath)) || '.';
@@ -143,11 +149,13 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
   if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image' || sources.bootstrap === '--bootstrap')) throw new InputError(`${input} is a definition file: --lock, --base, --base-image and --bootstrap do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
-  const { recipe } = defMode
-    ? { recipe: undefined }
+  const { recipe, spec } = defMode
+    ? { recipe: undefined, spec: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
+  if (spec) for (const w of environmentWarnings(spec, flags.fromPrefix ?? input)) log.warn(w);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
-  const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
+  // An existing image is fine here: the build cache decides whether it is rebuilt.
+  const output = await checkOutputFile(flags.output ?? `${name}.sif`, flags.output ? '-o/--output' : 'the default output', { cwd: ctx.cwd, force: true });
   const signingKey = await signingKeyForFlags(flags, ctx);
   const progress = new Progress(ctx.stderr as never, !!quiet);
   const interrupt = abortOnSigint();

@@ -5,14 +5,16 @@ import path from 'node:path';
 import { DockerodeEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
+import { checkOutputFile } from '../util/path-check.js';
 import { VERSION } from '../util/package-root.js';
 import { type Compression, convertImage } from '../workflows/convert.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { abortOnSigint } from './interrupt.js';
 import { signBuiltImage, signingKeyForFlags } from './signing-keys.js';
+import { TransferProgress } from './progress.js';
 
 interface ConvertFlags {
-  output: string;
+  output?: string;
   compression?: Compression;
   force?: boolean;
   json?: boolean;
@@ -33,7 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
         'disk, so it works where space is short; copy the .sif to the cluster and run it.',
     )
     .argument('<DOCKER_IMAGE>', 'image name or id in the Docker engine (DOCKER_HOST honoured)')
-    .requiredOption('-o, --output <IMAGE.sif>', 'the SIF file to write')
+    .option('-o, --output <IMAGE.sif>', 'the SIF file to write (default: NAME_TAG.sif, as apptainer pull names it)')
     .addOption(new Option('--compression <ALGO>', 'squashfs compression (gzip mounts on every apptainer)').choices(['gzip', 'zstd', 'xz']).default('gzip'))
     .option('-f, --force', 'overwrite an existing file')
     .option('--sign', 'sign the image when it is written (as `sifpack sign`; needs --key)')
@@ -45,16 +47,36 @@ export function register(program: Command, ctx: CliContext): void {
       `
 Examples:
   sifpack convert sifpack/analysis:3f2a1b0c -o analysis.sif
+  sifpack convert myimage:1.0                                     # writes myimage_1.0.sif
   sifpack convert myimage:1.0 -o myimage.sif --compression zstd   # smaller; needs apptainer >= 1.1 to mount`,
     )
     .action(async (image: string, flags: ConvertFlags, cmd: Command) => run(image, flags, cmd, ctx));
 }
 
+/**
+ * The file name `apptainer pull docker://IMAGE` would choose: the last path
+ * part of the reference, `_TAG` (latest when none), `.sif`
+ * (internal/pkg/util/uri/uri.go GetName in apptainer/apptainer).
+ */
+export function defaultSifName(image: string): string {
+  const parts = image.replace(/^\/+/, '').split('/');
+  let container = parts[parts.length - 1]!;
+  let tag = 'latest';
+  if (container.includes(':')) {
+    const [c, t] = container.split(':');
+    container = c!;
+    tag = t!.split(',')[0]!;
+  }
+  return `${container}_${tag}.sif`;
+}
+
 export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const output = path.resolve(ctx.cwd, flags.output);
+  const output = await checkOutputFile(flags.output ?? defaultSifName(image), flags.output ? '-o/--output' : 'the default output (-o)', { cwd: ctx.cwd, force: !!flags.force });
   const signingKey = await signingKeyForFlags(flags, ctx);
   const interrupt = abortOnSigint();
+  let last: [number, number] = [0, 0];
+  const bar = new TransferProgress(ctx.stderr as never, 'converting', !!globalOptions(cmd).quiet);
   try {
     const res = await convertImage(new DockerodeEngine(), ctx.runner, {
       image,
@@ -64,7 +86,12 @@ export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx:
       sifpackVersion: VERSION,
       signal: interrupt.signal,
       onProgress: (m) => log.info(m),
+      onBytes: (done, total) => {
+        last = [done, total];
+        bar.update(done, total);
+      },
     });
+    bar.update(last[0], last[1], true);
     const signed = signingKey ? await signBuiltImage(res.output, signingKey, interrupt.signal) : undefined;
     if (signed) log.info(`signed ${displayPath(res.output, ctx.cwd)} by ${signed.signer}`);
     if (flags.json) ctx.stdout.write(`${JSON.stringify({ image, output: res.output, size: signed ? (await fs.stat(res.output)).size : res.size, squashfsBytes: res.squashfsBytes, entries: res.entries, seconds: res.seconds, squasher: res.squasher, ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
@@ -73,6 +100,7 @@ export async function run(image: string, flags: ConvertFlags, cmd: Command, ctx:
       log.info(`wrote ${displayPath(res.output, ctx.cwd)} (${formatBytes(res.size)}, ${res.entries} files) in ${res.seconds.toFixed(1)}s`);
     }
   } finally {
+    bar.done();
     interrupt.dispose();
   }
 }

@@ -7,12 +7,13 @@ import { checkPinned, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { InputError } from '../errors.js';
-import { type EnvironmentSpec, parseEnvironmentYaml } from '../model/environment.js';
+import { type EnvironmentSpec, environmentWarnings, parseEnvironmentYaml } from '../model/environment.js';
 import { type Bootstrap, type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import type { Rendered } from '../render/template.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { checkInputDir, checkInputFile, checkOutputFile } from '../util/path-check.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, globalOptions } from './context.js';
@@ -100,6 +101,14 @@ function defRelative(file: string, defDir: string): string {
   return rel;
 }
 
+/** The input paths of `def` and `build`, checked before any work. */
+export async function checkRecipeInputs(i: { envFile?: string; envArg?: string; lock?: string | undefined; fromPrefix?: string | undefined; defs?: string[] | undefined; cwd: string }): Promise<void> {
+  if (i.fromPrefix) await checkInputDir(i.fromPrefix, '--from-prefix', { cwd: i.cwd, hint: 'give the environment directory, the one holding conda-meta/' });
+  else await checkInputFile(i.envFile ?? 'environment.yml', i.envArg ?? 'ENV_FILE', { cwd: i.cwd, hint: 'make one with `sifpack export -n NAME -o environment.yml`' });
+  if (i.lock) await checkInputFile(i.lock, '--lock', { cwd: i.cwd, hint: 'write one with `sifpack export ... --lock FILE`' });
+  for (const d of i.defs ?? []) await checkInputDir(d, '--defs', { cwd: i.cwd, hint: 'a directory of preset YAML files' });
+}
+
 /** Everything `def` and `build` need: the recipe and the environment it came from. */
 export async function recipeFromInputs(
   input: { envFile?: string; lock?: string; fromPrefix?: string; defDir: string; cwd: string },
@@ -143,9 +152,10 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, TAKES);
   checkBaseImage(settings);
-  const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
+  const output = flags.output ? await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;
-  const { recipe } = await recipeFromInputs(
+  await checkRecipeInputs({ envFile, lock: flags.lock, fromPrefix: flags.fromPrefix, defs: settings.defs, cwd: ctx.cwd });
+  const { recipe, spec } = await recipeFromInputs(
     { envFile, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir, cwd: ctx.cwd },
     settings,
   );
@@ -153,7 +163,7 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
     settings.format === 'docker'
       ? renderDockerfile(recipe, { version: VERSION })
       : renderDef(recipe, { version: VERSION, defName: output ? path.basename(output) : `${recipe.envName}.def` });
-  for (const w of rendered.warnings) log.warn(w);
+  for (const w of [...environmentWarnings(spec, flags.fromPrefix ?? envFile), ...rendered.warnings]) log.warn(w);
   if (output) {
     await writeFileAtomic(output, rendered.text, { force: !!flags.force });
     log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);

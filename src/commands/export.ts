@@ -4,7 +4,8 @@ import path from 'node:path';
 import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
 import { InputError } from '../errors.js';
-import { refuseOverwrite, writeFilesAtomic } from '../util/atomic-write.js';
+import { writeFilesAtomic } from '../util/atomic-write.js';
+import { checkInputDir, checkOutputFile } from '../util/path-check.js';
 import { displayPath } from '../util/display-path.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
@@ -71,8 +72,14 @@ export async function run(flags: ExportFlags, cmd: Command, ctx: CliContext): Pr
   const output = outArg ? path.resolve(ctx.cwd, outArg) : undefined;
   const lock = flags.lock ? path.resolve(ctx.cwd, flags.lock) : undefined;
   if (output && lock && output === lock) throw new InputError('-o and --lock name the same file', { hint: 'give the lock its own name, e.g. environment.lock' });
-  // Refuse before any work, so a long export does not end in "exists".
-  for (const f of [output, lock, lock && pipLockPath(lock)]) if (f) await refuseOverwrite(f, { force: !!flags.force });
+  // Check every path before any work, so a long export does not end in "exists" or ENOENT.
+  if (flags.prefix) await checkInputDir(flags.prefix, '-p/--prefix', { cwd: ctx.cwd, hint: 'give the environment directory, the one holding conda-meta/' });
+  const force = { cwd: ctx.cwd, force: !!flags.force };
+  if (flags.output) await checkOutputFile(flags.output, '-o/--output', force);
+  if (flags.lock && lock) {
+    await checkOutputFile(flags.lock, '--lock', force);
+    await checkOutputFile(pipLockPath(lock), '--lock', force);
+  }
 
   const result = await exportEnvironment(
     {

@@ -1,31 +1,71 @@
 /** `sifpack inspect`: what is inside a SIF, without apptainer. */
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { type Section, SECTIONS, formatAttributesJson, formatAttributesText, readAttributes } from '../runtime/image-attributes.js';
 import { labelsFromSquashfs } from '../runtime/image-labels.js';
+import { checkInputFile } from '../util/path-check.js';
 import { DATA_TYPE_NAMES, DataType, FS_TYPE_NAMES, HASH_TYPE_NAMES, PART_TYPE_NAMES, decodeSignatureExtra, sifTime, uuidString } from '../sif/layout.js';
 import { describeSignatures } from '../sif/integrity/describe.js';
 import { loadIntegrityImage } from '../sif/integrity/image.js';
 import { findObject, partitionOf, readMetadataLabels, readObject, readSif, requirePrimaryPartition } from '../sif/reader.js';
 import type { CliContext } from './context.js';
 
+interface InspectFlags {
+  json?: boolean;
+  all?: boolean;
+  labels?: boolean;
+  deffile?: boolean;
+  runscript?: boolean;
+  startscript?: boolean;
+  test?: boolean;
+  environment?: boolean;
+  helpfile?: boolean;
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
-    .summary("show a SIF's header, objects, definition file and labels")
+    .summary("show a SIF's header, objects, definition file and labels; or apptainer inspect's sections")
     .description(
       "Show what a SIF holds, without apptainer: the header (architecture, id, dates),\n" +
         'every object (type, name, offset, size; partitions with their filesystem, type\n' +
         'and architecture; signatures), the definition file, the labels, and the sifpack\n' +
-        'env and lock hashes when the image has them. Reads images apptainer built too.',
+        'env and lock hashes when the image has them. Reads images apptainer built too.\n\n' +
+        'With a section flag (--labels, --deffile, --runscript, --startscript, --test,\n' +
+        '--environment, --helpfile, --all) the output is that of `apptainer inspect`:\n' +
+        'the same sections, text and --json, for SIFs from apptainer, sifpack build and\n' +
+        'sifpack convert, and for sandbox directories (read from DIR/.singularity.d).\n' +
+        'A directory with no section flag shows its labels, as apptainer does.',
     )
-    .argument('<IMAGE.sif>', 'the image')
-    .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExamples:\n  sifpack inspect analysis.sif\n  sifpack inspect analysis.sif --json | jq .labels')
-    .action(async (file: string, flags: { json?: boolean }) => run(file, flags, ctx));
+    .argument('<IMAGE>', 'the image: a .sif file or a sandbox directory')
+    .option('-l, --labels', 'the labels (apptainer inspect\'s default section)')
+    .option('-d, --deffile', 'the definition file the image was built from')
+    .option('-r, --runscript', 'the runscript')
+    .option('-s, --startscript', 'the startscript')
+    .option('-t, --test', 'the test script')
+    .option('-e, --environment', 'the environment scripts (/.singularity.d/env/10-docker*.sh, 9*-environment.sh)')
+    .option('-H, --helpfile', 'the runscript help')
+    .option('--all', 'every section, as JSON (like apptainer inspect --all)')
+    .option('-j, --json', 'print one JSON object (with a section flag: apptainer\'s JSON)')
+    .addHelpText('after', '\nExamples:\n  sifpack inspect analysis.sif\n  sifpack inspect analysis.sif --json | jq .labels\n  sifpack inspect --deffile analysis.sif          # as `apptainer inspect --deffile`\n  sifpack inspect --environment --json sandbox/')
+    .action(async (file: string, flags: InspectFlags) => run(file, flags, ctx));
 }
 
-export async function run(file: string, flags: { json?: boolean }, ctx: CliContext): Promise<void> {
-  const img = await readSif(file);
+export async function run(file: string, flags: InspectFlags, ctx: CliContext): Promise<void> {
+  const abs = path.resolve(ctx.cwd, file);
+  const st = await fs.stat(abs).catch(() => undefined);
+  const sandbox = !!st?.isDirectory();
+  if (!sandbox) await checkInputFile(file, 'IMAGE', { cwd: ctx.cwd, hint: 'give a .sif image or a sandbox directory' });
+  const chosen = new Set<Section>(SECTIONS.filter((s) => flags[s] || flags.all));
+  if (chosen.size > 0 || sandbox) {
+    if (chosen.size === 0) chosen.add('labels');
+    const attrs = await readAttributes(sandbox ? { sandbox: abs } : { sif: await readSif(abs) }, chosen, ctx.runner);
+    ctx.stdout.write(flags.json || flags.all ? formatAttributesJson(attrs) : formatAttributesText(attrs));
+    return;
+  }
+  const img = await readSif(abs);
   const objects = img.descriptors.map((d) => {
     const part = partitionOf(d);
     const sig = d.dataType === DataType.Signature ? decodeSignatureExtra(d.extra) : undefined;

@@ -6,6 +6,7 @@ import { patternDirectory } from '../model/sbatch-script.js';
 import { buildJob } from '../model/slurm-job.js';
 import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { checkOutputFile } from '../util/path-check.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, globalOptions } from './context.js';
@@ -69,6 +70,8 @@ with --cleanenv, and --env NAME=VALUE as NAME.`,
 export async function run(script: string, args: string[], flags: SbatchFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
+  // Before any warning or work: a bad output path ends here.
+  const file = flags.scriptOut ? await checkOutputFile(flags.scriptOut, '--script-out', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
   const job = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
@@ -80,7 +83,6 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
     const dir = pattern === undefined ? undefined : patternDirectory(pattern, runDir);
     if (dir && !(await exists(dir))) log.warn(`${flag} ${pattern}: ${displayPath(dir, ctx.cwd)}/ does not exist; \`sifpack submit\` creates it (plain sbatch would fail the job without writing any output)`);
   }
-  const file = flags.scriptOut ? path.resolve(ctx.cwd, flags.scriptOut) : undefined;
   if (file) {
     await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
     log.info(`wrote ${displayPath(file, ctx.cwd)}; submit it with \`sifpack submit ${displayPath(file, ctx.cwd)}\``);

@@ -10,6 +10,7 @@ import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
 import { displayPath } from '../util/display-path.js';
 import { cachedSha256 } from '../util/hash-cache.js';
+import { checkInputFile } from '../util/path-check.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { slurmFor } from './slurm-context.js';
@@ -52,15 +53,8 @@ Examples:
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, TAKES);
-  const script = path.resolve(ctx.cwd, file);
-  let text: string;
-  try {
-    text = await fs.readFile(script, 'utf8');
-  } catch (err) {
-    throw new InputError(`${file}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
-      hint: "write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`",
-    });
-  }
+  const script = await checkInputFile(file, 'FILE', { cwd: ctx.cwd, hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`' });
+  const text = await fs.readFile(script, 'utf8');
   const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
   const facts = readScriptFacts(text);
   const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
+import { checkInputFile } from '../util/path-check.js';
 import { closest } from '../util/suggest.js';
 import { SETTINGS, type SettingSpec, type Settings, camel, describeType, envName, settingSpec } from './settings.js';
 
@@ -145,7 +146,7 @@ export function parseConfig(text: string, file: string, baseDir = path.dirname(p
 
 /** Reads `--config FILE`, or sifpack.yml in `cwd` if there is one. */
 export async function loadConfig(explicit: string | undefined, cwd: string): Promise<ConfigFile | undefined> {
-  const file = explicit ? path.resolve(cwd, explicit) : path.join(cwd, CONFIG_FILE);
+  const file = explicit ? await checkInputFile(explicit, '--config', { cwd, hint: 'give a sifpack.yml settings file' }) : path.join(cwd, CONFIG_FILE);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

@@ -94,6 +94,7 @@ const TABLE = [
   { key: 'sbatch-path', type: str, default: 'sbatch', value: 'CMD', description: 'the sbatch command (for sites that wrap it)' },
   { key: 'sacct-path', type: str, default: 'sacct', value: 'CMD', description: 'the sacct command (for sites that wrap it)' },
   { key: 'scontrol-path', type: str, default: 'scontrol', value: 'CMD', description: 'the scontrol command (for sites that wrap it)' },
+  { key: 'scancel-path', type: str, default: 'scancel', value: 'CMD', description: 'the scancel command (for sites that wrap it)' },
 ] as const satisfies readonly SettingSpec[];
 
 /** Every setting, in the table's order (help and README follow it). */

@@ -17,7 +17,7 @@ import YAML from 'yaml';
 import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
-import { parseMatchSpec } from './match-spec.js';
+import { matchSpecProblem, parseMatchSpec, pipLineProblem } from './match-spec.js';
 
 export interface EnvironmentSpec {
   name?: string;
@@ -70,10 +70,17 @@ export function parseEnvironmentYaml(text: string, file: string): EnvironmentSpe
   const deps = r.dependencies ?? [];
   if (!Array.isArray(deps)) throw new InputError(`${file}: dependencies: expected a list`);
   deps.forEach((d: unknown, i: number) => {
-    if (typeof d === 'string') spec.dependencies.push(d);
-    else if (typeof d === 'number') spec.dependencies.push(String(d));
-    else if (d && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 1 && 'pip' in d) {
-      spec.pip.push(...asStringList((d as { pip: unknown }).pip, `${file}: dependencies[${i}].pip`));
+    if (typeof d === 'string' || typeof d === 'number') {
+      const problem = matchSpecProblem(String(d));
+      if (problem) throw new InputError(`${file}: dependencies[${i}] ${JSON.stringify(String(d))}: not a conda package spec: ${problem}`, { hint: 'one spec per list item, e.g. "numpy", "numpy=1.26", "numpy>=1.26,<2", "conda-forge::numpy=1.26.4=py311_0"' });
+      spec.dependencies.push(String(d));
+    } else if (d && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 1 && 'pip' in d) {
+      const lines = asStringList((d as { pip: unknown }).pip, `${file}: dependencies[${i}].pip`);
+      lines.forEach((l, j) => {
+        const problem = pipLineProblem(l);
+        if (problem) throw new InputError(`${file}: dependencies[${i}].pip[${j}]: ${problem}`, { hint: 'one requirement per list item, e.g. "requests==2.31.0"' });
+      });
+      spec.pip.push(...lines);
     } else {
       throw new InputError(`${file}: dependencies[${i}]: expected a package spec or a 'pip:' list, got ${JSON.stringify(d)}`);
     }
@@ -147,4 +154,11 @@ export function renderEnvironmentYaml(spec: EnvironmentSpec, header: readonly st
     for (const [k, v] of vars) out.push(`  ${scalar(k)}: ${scalar(v)}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Problems an environment has that would only show when a job runs. */
+export function environmentWarnings(spec: EnvironmentSpec, file: string): string[] {
+  const names = spec.dependencies.map((d) => parseMatchSpec(d)?.name.toLowerCase());
+  if (names.includes('python')) return [];
+  return [`${file}: no python among the dependencies: the image gets no python of its own, and the job \`sifpack sbatch\` writes runs \`apptainer exec IMAGE python SCRIPT\`, which will then fail (add python, e.g. python=3.11)`];
 }

@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { RuntimeFailure } from '../errors.js';
+import { stripAnsi } from '../util/ansi.js';
 
 export interface BuildEvent {
   stream?: string;
@@ -34,7 +35,8 @@ export async function readBuildStream(stream: Readable, onLine: (line: string) =
 
   const handle = (ev: BuildEvent) => {
     if (ev.error || ev.errorDetail) {
-      const message = String(ev.errorDetail?.message ?? ev.error ?? 'unknown error').trim();
+      // The error ends up in sifpack's own one-line message: plain text.
+      const message = stripAnsi(String(ev.errorDetail?.message ?? ev.error ?? 'unknown error')).trim();
       throw new RuntimeFailure(`docker build failed${step ? ` at ${step}` : ''}: ${message}`, { details: recent.slice(-8) });
     }
     if (typeof ev.aux?.ID === 'string') imageId = ev.aux.ID;
@@ -47,7 +49,7 @@ export async function readBuildStream(stream: Readable, onLine: (line: string) =
       const built = /^Successfully built ([0-9a-f]{12,})/.exec(line);
       if (built && !imageId) imageId = built[1];
       log.push(line);
-      recent.push(line);
+      recent.push(stripAnsi(line));
       if (recent.length > 20) recent.shift();
       onLine(line);
     }

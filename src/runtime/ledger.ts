@@ -36,10 +36,18 @@ export interface FinalEntry {
   at: string;
 }
 
-export type LedgerEntry = SubmitEntry | FinalEntry;
+/** `sifpack cancel` asked scancel to stop the job. */
+export interface CancelEntry {
+  type: 'cancel';
+  jobId: string;
+  at: string;
+}
+
+export type LedgerEntry = SubmitEntry | FinalEntry | CancelEntry;
 
 export interface LedgerRun extends SubmitEntry {
   final?: FinalEntry;
+  cancelledAt?: string;
 }
 
 export class Ledger {
@@ -91,7 +99,7 @@ export class Ledger {
         return;
       }
       const r = e as Partial<LedgerEntry> | null;
-      if (r && typeof r === 'object' && (r.type === 'submit' || r.type === 'final') && typeof r.jobId === 'string') out.push(r as LedgerEntry);
+      if (r && typeof r === 'object' && (r.type === 'submit' || r.type === 'final' || r.type === 'cancel') && typeof r.jobId === 'string') out.push(r as LedgerEntry);
       else if (r && typeof r === 'object' && typeof r.type === 'string') this.onProblem(`${where}: a '${r.type}' record, which this sifpack version does not know (written by a newer one?); skipped`);
       else this.onProblem(`${where}: not a ledger record; skipped`);
     });
@@ -105,7 +113,8 @@ export class Ledger {
       if (e.type === 'submit') runs.set(e.jobId, { ...e });
       else {
         const r = runs.get(e.jobId);
-        if (r) r.final = e;
+        if (r && e.type === 'final') r.final = e;
+        else if (r && e.type === 'cancel') r.cancelledAt = e.at;
       }
     }
     return [...runs.values()];

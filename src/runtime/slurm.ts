@@ -3,6 +3,7 @@
  * The commands' paths come from settings (sbatch-path, ...) for sites that
  * wrap them.
  */
+import { readFileSync } from 'node:fs';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { JobInfo } from '../model/job-state.js';
 import type { ProcessResult, ProcessRunner } from './process.js';
@@ -12,6 +13,7 @@ export interface SlurmPaths {
   sbatch: string;
   sacct: string;
   scontrol: string;
+  scancel: string;
 }
 
 /** afterok:12[:13], afterany:..., afternotok, after, aftercorr, singleton; joined by , or ?. */
@@ -26,6 +28,38 @@ export function checkDependency(dep: string): string {
     });
   }
   return dep;
+}
+
+/**
+ * Slurm's client errors as one plain sentence: which controller, what
+ * failed, what to check. Undefined when the text is none of the known
+ * client-side failures (then Slurm's own lines are shown as they are).
+ */
+export function explainClientError(stderr: string, env: NodeJS.ProcessEnv): string | undefined {
+  const conf = env.SLURM_CONF ?? '/etc/slurm/slurm.conf';
+  if (/DNS SRV lookup failed|Could not establish a configuration source/.test(stderr)) {
+    return `Slurm is not configured here: there is no ${conf}${env.SLURM_CONF ? ' (SLURM_CONF)' : ''} and no DNS SRV record names a controller; run this on a login node of the cluster, load its Slurm module, or set SLURM_CONF to its slurm.conf`;
+  }
+  if (/s_p_parse_file: cannot stat file|Unable to process configuration file/.test(stderr)) {
+    return `Slurm cannot read its configuration ${conf}; check that SLURM_CONF names the cluster's slurm.conf`;
+  }
+  const m = /Unable to contact slurm controller \(([^)]*)\)/.exec(stderr);
+  if (m) {
+    return `the Slurm controller${controllerOf(conf)} did not answer (${m[1]}); check that slurmctld is up, that ${conf} is this cluster's configuration, and that the network allows the connection`;
+  }
+  return undefined;
+}
+
+/** " HOST (port N)" from slurm.conf's SlurmctldHost/SlurmctldPort, or "" when unreadable. */
+function controllerOf(conf: string): string {
+  try {
+    const text = readFileSync(conf, 'utf8');
+    const host = /^\s*(?:SlurmctldHost|ControlMachine)\s*=\s*([^\s(#]+)/im.exec(text)?.[1];
+    const port = /^\s*SlurmctldPort\s*=\s*(\S+)/im.exec(text)?.[1];
+    return host ? ` ${host}${port ? ` (port ${port})` : ''}` : '';
+  } catch {
+    return '';
+  }
 }
 
 export interface Submitted {
@@ -57,6 +91,8 @@ export class SlurmCli {
     const args = ['--parsable', ...(opts.dependency ? [`--dependency=${opts.dependency}`] : []), file];
     const res = await this.run('sbatch', args, opts.cwd);
     if (res.code !== 0) {
+      const plain = explainClientError(res.stderr, this.env);
+      if (plain) throw new RuntimeFailure(`cannot submit ${file}: ${plain}`);
       throw new RuntimeFailure(`sbatch refused ${file} (exit ${res.code})`, { details: res.stderr.trim().split('\n').filter(Boolean) });
     }
     const parsed = parseParsable(res.stdout);
@@ -72,6 +108,8 @@ export class SlurmCli {
     const res = await this.run('scontrol', ['show', 'job', '-o', jobId]);
     if (res.code !== 0) {
       if (/Invalid job id/i.test(res.stderr)) return undefined;
+      const plain = explainClientError(res.stderr, this.env);
+      if (plain) throw new RuntimeFailure(`cannot ask about job ${jobId}: ${plain}`);
       throw new RuntimeFailure(`scontrol show job ${jobId} failed (exit ${res.code})`, { details: res.stderr.trim().split('\n').filter(Boolean) });
     }
     return parseScontrolJobs(res.stdout);
@@ -88,6 +126,14 @@ export class SlurmCli {
     if (res.code !== 0) return undefined; // "Slurm accounting storage is disabled"
     const jobs = parseSacct(res.stdout);
     return jobs.length ? jobs : undefined;
+  }
+
+  /** scancel JOBID...; Slurm's own message, verbatim, when it refuses. */
+  async cancel(jobIds: string[]): Promise<void> {
+    const res = await this.run('scancel', jobIds);
+    const plain = res.code !== 0 ? explainClientError(res.stderr, this.env) : undefined;
+    if (plain) throw new RuntimeFailure(`cannot cancel ${jobIds.join(' ')}: ${plain}`);
+    if (res.code !== 0) throw new RuntimeFailure(`scancel ${jobIds.join(' ')} failed (exit ${res.code})`, { details: res.stderr.trim().split('\n').filter(Boolean) });
   }
 
   /** The controller first (live and recently finished), then accounting. */

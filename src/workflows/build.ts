@@ -87,14 +87,27 @@ export async function chooseBuilder(
 }
 
 /** The build hash an existing SIF carries, if any. */
-async function existingHash(file: string, runner: ProcessRunner): Promise<string | undefined> {
+async function existingLabels(file: string, runner: ProcessRunner): Promise<Record<string, string> | undefined> {
   const there = await fs.stat(file).then((s) => s.isFile(), () => false);
   if (!there) return undefined;
   try {
-    return (await imageLabels(file, runner)).labels?.['sifpack.build-hash'];
+    return (await imageLabels(file, runner)).labels;
   } catch {
     return undefined; // not a SIF we can read: rebuild (with --force)
   }
+}
+
+/**
+ * What built an image, from its labels: a SIF made from a Docker image
+ * (sifpack's converter, or apptainer's docker-daemon bootstrap after a Docker
+ * build) says bootstrap docker-daemon; apptainer and singularity name
+ * themselves in org.label-schema.usage.*.version.
+ */
+export function builderFromLabels(labels: Record<string, string>): BuildResult['builder'] {
+  if (labels['org.label-schema.usage.singularity.deffile.bootstrap'] === 'docker-daemon') return 'docker';
+  if (labels['org.label-schema.usage.apptainer.version']) return 'apptainer';
+  if (labels['org.label-schema.usage.singularity.version']) return 'singularity';
+  return 'apptainer';
 }
 
 /**
@@ -153,9 +166,10 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
 
   // Cache: an output SIF that already carries this hash is this build.
   if (!req.force && recipe && !req.defFile) {
-    const have = await existingHash(req.output, runner);
-    if (have === hash) {
-      return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: 'apptainer', cached: true, seconds: (Date.now() - started) / 1000, warnings };
+    const existing = await existingLabels(req.output, runner);
+    const have = existing?.['sifpack.build-hash'];
+    if (existing?.['sifpack.build-hash'] === hash) {
+      return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: builderFromLabels(existing), cached: true, seconds: (Date.now() - started) / 1000, warnings };
     }
     if (await fs.stat(req.output).then(() => true, () => false)) {
       throw new InputError(`${req.output} exists and was built from something else${have ? ` (build hash ${have.slice(7, 19)}…, this one ${hash.slice(7, 19)}…)` : ''}`, { hint: 'pass --force to replace it, or -o another path' });

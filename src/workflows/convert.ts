@@ -30,6 +30,8 @@ export interface ConvertRequest {
   sifpackVersion: string;
   signal?: AbortSignal;
   onProgress?: (message: string) => void;
+  /** Called about twice a second while the root filesystem streams: bytes so far, and the image's size. */
+  onBytes?: (done: number, total: number) => void;
   now?: Date;
   /** Extra labels (sifpack build adds its own). */
   labels?: Record<string, string>;
@@ -135,6 +137,8 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
     req.onProgress?.(`exporting ${req.image} (${(info.size / 2 ** 20).toFixed(0)} MiB) into ${squasher.name}`);
 
     const lines: string[] = [];
+    const tick = req.onBytes ? setInterval(() => req.onBytes!(report.bytes, info.size), 500) : undefined;
+    try {
     await engine.withExport(
       req.image,
       async (exported) => {
@@ -154,6 +158,11 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
       },
       req.signal,
     );
+    } finally {
+      if (tick) clearInterval(tick);
+    }
+    // Done: the real total is what streamed (the engine's size is an estimate).
+    req.onBytes?.(report.bytes, report.bytes);
     const squashfsBytes = tmpSquash ? Number(await writer.writePartition(createReadStream(tmpSquash), { arch })) : Number(await writer.adoptPartition({ arch }));
     const { size } = await writer.finish();
     return { output: writer.target, size, squashfsBytes, entries: report.entries, seconds: (Date.now() - started) / 1000, squasher: squasher.name };

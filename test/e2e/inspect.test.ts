@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHARED, tempDir } from '../helpers.js';
+import { APPTAINER_IMAGES, tempDir } from '../helpers.js';
 import { sifpack } from './cli.js';
 
-const IMAGES = path.join(SHARED, 'apptainer-images');
+const IMAGES = APPTAINER_IMAGES;
 let dir: string;
 beforeAll(async () => {
   dir = await tempDir();

@@ -83,7 +83,7 @@ describe('sifpack build --builder docker (real engine)', () => {
     const again = await sifpack(['build', '--from-prefix', prefix, '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '-o', 'tooling.sif', '--json'], { cwd: dir, env });
     expect(again.code).toBe(0);
     const hit = JSON.parse(again.stdout) as { cached: boolean; hash: string; seconds: number; sha256: string };
-    expect(hit).toMatchObject({ cached: true, hash: first.hash, sha256: first.sha256 });
+    expect(hit).toMatchObject({ cached: true, builder: 'docker', hash: first.hash, sha256: first.sha256 });
     expect(hit.seconds).toBeLessThan(3);
     const plain = await sifpack(['build', '--from-prefix', prefix, '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '-o', 'tooling.sif'], { cwd: dir, env });
     expect(plain.stderr).toContain('is up to date');

@@ -12,9 +12,9 @@ import { InputError } from '../../src/errors.js';
 import { DATA_TYPE_NAMES, DataType, FsType, PartType, decodeSignatureExtra, uuidString } from '../../src/sif/layout.js';
 import { partitionOf, readMetadataLabels, readObject, readSif, requirePrimaryPartition } from '../../src/sif/reader.js';
 import { SifWriter } from '../../src/sif/writer.js';
-import { SHARED, tempDir } from '../helpers.js';
+import { APPTAINER_IMAGES, tempDir } from '../helpers.js';
 
-const IMAGES = path.join(SHARED, 'apptainer-images');
+const IMAGES = APPTAINER_IMAGES;
 const img = (f: string) => path.join(IMAGES, f);
 
 /** A tool the CI installs; missing here is a failure, not a skip. */
