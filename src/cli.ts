@@ -10,17 +10,19 @@ import type { CliContext } from './commands/context.js';
 import * as buildCommand from './commands/build.js';
 import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
+import * as doctorCommand from './commands/doctor.js';
 import * as exportCommand from './commands/export.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
+import * as runCommand from './commands/run.js';
 import * as submitCommand from './commands/submit.js';
 import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, runCommand, doctorCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

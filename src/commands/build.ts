@@ -2,10 +2,9 @@
 import { type Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { checkPinned } from '../config/presets.js';
 import { InputError } from '../errors.js';
-import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
+import { type DockerEngine, DockerodeEngine, dockerClient, pingEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
@@ -15,25 +14,45 @@ import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
-interface BuildFlags {
-  lock?: string;
-  fromPrefix?: string;
+/** What the image is made from and how it is built: shared by `build` and `run`. */
+export interface ImageFlags {
   base?: string;
   baseImage?: string;
   defs?: string[];
   builder?: BuilderChoice;
+  fakeroot?: boolean;
+  tmpdir?: string;
+}
+
+interface BuildFlags extends ImageFlags {
+  lock?: string;
+  fromPrefix?: string;
   output?: string;
   tag?: string;
   dockerArchive?: string;
-  fakeroot?: boolean;
-  tmpdir?: string;
   force?: boolean;
   json?: boolean;
 }
 
+export function addImageOptions(cmd: Command): Command {
+  return cmd
+    .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
+    .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
+    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
+    .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
+    .option('--fakeroot', 'build with --fakeroot')
+    .option('--no-fakeroot', 'never pass --fakeroot')
+    .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)');
+}
+
+/** The image flags as settings (undefined = not given). */
+export function imageSettingFlags(flags: ImageFlags): Record<string, unknown> {
+  return { base: flags.base, baseImage: flags.baseImage, defs: flags.defs, builder: flags.builder, fakeroot: flags.fakeroot, tmpdir: flags.tmpdir };
+}
+
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('build')
     .summary('build the image (apptainer, singularity or Docker); skips an identical one')
     .description(
@@ -45,17 +64,11 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
-    .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
-    .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
-    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
-    .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)');
+  addImageOptions(cmd)
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
-    .option('--fakeroot', 'build with --fakeroot')
-    .option('--no-fakeroot', 'never pass --fakeroot')
-    .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)')
     .option('-f, --force', 'rebuild even if an identical image exists, and overwrite')
     .option('--json', 'print { image, sha256, hash, builder, cached, seconds }')
     .addHelpText(
@@ -73,17 +86,17 @@ Ctrl-C stops the builder, removes temporary files and partial images, exit 130.`
     .action(async (input: string, flags: BuildFlags, cmd: Command) => run(input, flags, cmd, ctx));
 }
 
-/** A Docker engine if one answers a ping within a few seconds. */
-function engineFactory(): () => Promise<DockerEngine | undefined> {
-  return async () => {
-    const docker = new Docker();
-    try {
-      await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 5000))]);
-      return new DockerodeEngine(docker);
-    } catch {
-      return undefined;
-    }
-  };
+/** A Docker engine if one answers a ping within a few seconds; asked once, then remembered. */
+export function engineFactory(): () => Promise<DockerEngine | undefined> {
+  let answer: Promise<DockerEngine | undefined> | undefined;
+  return () =>
+    (answer ??= (async () => {
+      const docker = dockerClient();
+      return pingEngine(docker, 5000).then(
+        () => new DockerodeEngine(docker),
+        () => undefined,
+      );
+    })());
 }
 
 async function isDefFile(file: string): Promise<boolean> {
@@ -95,14 +108,7 @@ async function isDefFile(file: string): Promise<boolean> {
 export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
-  const { settings } = await settingsFor(cmd, ctx, {
-    base: flags.base,
-    baseImage: flags.baseImage,
-    defs: flags.defs,
-    builder: flags.builder,
-    fakeroot: flags.fakeroot,
-    tmpdir: flags.tmpdir,
-  });
+  const { settings } = await settingsFor(cmd, ctx, imageSettingFlags(flags));
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));

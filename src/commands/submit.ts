@@ -7,7 +7,8 @@ import { InputError } from '../errors.js';
 import { readScriptFacts } from '../model/sbatch-script.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
-import { checkDependency } from '../runtime/slurm.js';
+import type { Settings } from '../config/settings.js';
+import { type Submitted, checkDependency } from '../runtime/slurm.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { slurmFor } from './slurm-context.js';
@@ -46,23 +47,32 @@ Examples:
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
-  const script = path.resolve(ctx.cwd, file);
+  const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
+  const submitted = await submitJobScript(path.resolve(ctx.cwd, file), { ...(dependency ? { dependency } : {}), display: file }, settings, ctx, log);
+  if (flags.json) ctx.stdout.write(`${JSON.stringify({ jobId: submitted.jobId, cluster: submitted.cluster ?? null })}\n`);
+  else {
+    ctx.stdout.write(`${submitted.jobId}\n`);
+    log.info(`submitted ${path.basename(file)} as job ${submitted.jobId}${submitted.cluster ? ` on ${submitted.cluster}` : ''}${dependency ? ` (after ${dependency})` : ''}; \`sifpack status ${submitted.jobId}\` follows it`);
+  }
+}
+
+/** sbatch a job script and record it in the run ledger (`submit` and `run` share this). */
+export async function submitJobScript(script: string, opts: { dependency?: string; display: string }, settings: Settings, ctx: CliContext, log: Log): Promise<Submitted> {
   let text: string;
   try {
     text = await fs.readFile(script, 'utf8');
   } catch (err) {
-    throw new InputError(`${file}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
+    throw new InputError(`${opts.display}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
       hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif -o job.sbatch`',
     });
   }
-  const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
   const facts = readScriptFacts(text);
   const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;
   const image = facts.image ? path.resolve(workDir, facts.image) : undefined;
   const imageThere = image ? await fs.stat(image).then((s) => s.isFile(), () => false) : false;
   if (image && !imageThere) log.warn(`the script runs ${image}, which does not exist (yet); the job will fail unless it appears before the job starts`);
 
-  const submitted = await slurmFor(settings, ctx).submit(script, { ...(dependency ? { dependency } : {}), cwd: ctx.cwd });
+  const submitted = await slurmFor(settings, ctx).submit(script, { ...(opts.dependency ? { dependency: opts.dependency } : {}), cwd: ctx.cwd });
 
   // After sbatch accepted the job: record it. Hashing the image can take a
   // while for a big image, but a ledger line without it would be worth less.
@@ -82,10 +92,5 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
     workDir,
     submittedAt: new Date().toISOString(),
   });
-
-  if (flags.json) ctx.stdout.write(`${JSON.stringify({ jobId: submitted.jobId, cluster: submitted.cluster ?? null })}\n`);
-  else {
-    ctx.stdout.write(`${submitted.jobId}\n`);
-    log.info(`submitted ${path.basename(script)} as job ${submitted.jobId}${submitted.cluster ? ` on ${submitted.cluster}` : ''}${dependency ? ` (after ${dependency})` : ''}; \`sifpack status ${submitted.jobId}\` follows it`);
-  }
+  return submitted;
 }

@@ -63,6 +63,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'env', type: { kind: 'map' }, default: {}, description: 'environment variables K=V passed into the container' },
   { key: 'module', type: list, default: [], description: 'modules to load before the container runs' },
   { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)" },
+  // run
+  { key: 'workdir', type: pth, description: 'where `run` keeps the files of each step (default: .sifpack/ENV_NAME)' },
   // slurm commands, for sites with wrappers
   { key: 'sbatch-path', type: str, default: 'sbatch', description: 'the sbatch command' },
   { key: 'sacct-path', type: str, default: 'sacct', description: 'the sacct command' },
@@ -101,6 +103,7 @@ export interface Settings {
   env: Record<string, string>;
   module: string[];
   cleanenv: boolean;
+  workdir?: string;
   sbatchPath: string;
   sacctPath: string;
   scontrolPath: string;

@@ -87,7 +87,7 @@ export async function chooseBuilder(
 }
 
 /** The build hash an existing SIF carries, if any. */
-async function existingHash(file: string, runner: ProcessRunner): Promise<string | undefined> {
+export async function existingHash(file: string, runner: ProcessRunner): Promise<string | undefined> {
   const there = await fs.stat(file).then((s) => s.isFile(), () => false);
   if (!there) return undefined;
   try {

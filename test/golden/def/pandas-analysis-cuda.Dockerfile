@@ -19,15 +19,15 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
-LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
+LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de880607bce7ac2869e52" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="cuda" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04" \
       "sifpack.template-version"="1" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:3d1ff419cbd2914068287671b4e99913e48387435862467db0798d9039c5b0c6"
+      "sifpack.build-hash"="sha256:f285bf39da89474e5af4b4535f039b5f1926bb13adf906c62864273707692fbb"
 
 # What apptainer's %test does, checked here at build time.
-RUN python -c 'import pandas, numpy, matplotlib, tqdm'
+RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
 
 ENTRYPOINT ["python"]

@@ -18,15 +18,15 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
-LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
+LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de880607bce7ac2869e52" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="micromamba" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-debian12-slim" \
       "sifpack.template-version"="1" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:581dba019df4ab9a087fe7ce9cb31df2fcc2d48d454d7df5393d3771fd4067e1"
+      "sifpack.build-hash"="sha256:69ce431a1ab71dbb5f93da4ea9bd6baa88c1d25f5871f831d1b020058b9e3575"
 
 # What apptainer's %test does, checked here at build time.
-RUN python -c 'import pandas, numpy, matplotlib, tqdm'
+RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
 
 ENTRYPOINT ["python"]

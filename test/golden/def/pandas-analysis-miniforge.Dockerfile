@@ -17,15 +17,15 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
-LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
+LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de880607bce7ac2869e52" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
       "sifpack.template-version"="1" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:75482ebc851fa905a70a686fa7d0c9e9699924fe343bd899eca8858056f004a6"
+      "sifpack.build-hash"="sha256:d82e392676529446abecfafaad184c45fb258beebd86ebf7dbb13a3db666ad45"
 
 # What apptainer's %test does, checked here at build time.
-RUN python -c 'import pandas, numpy, matplotlib, tqdm'
+RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
 
 ENTRYPOINT ["python"]
