@@ -22,7 +22,8 @@ import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, runCommand, doctorCommand];
+// Listed in --help in this order: check the machine, the pipeline step by step, then all of it at once.
+const COMMANDS = [doctorCommand, exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, runCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
@@ -30,7 +31,8 @@ export function buildProgram(ctx: CliContext): Command {
     .description(
       'Turn the conda environment you already have into an Apptainer image, and run\n' +
         'your Python script on Slurm through `apptainer exec` instead of conda.\n\n' +
-        'Pipeline: export → def → build → sbatch → submit → status (or all at once: run).\n' +
+        'Pipeline: export → def → build → sbatch → submit → status, or all at once: run.\n' +
+        'First time on a machine: doctor says what it can do.\n' +
         'Settings: defaults < sifpack.yml (or --config) < its --profile < SIFPACK_* < flags.',
     )
     .version(VERSION, '-V, --version', 'print the sifpack version')
@@ -56,6 +58,11 @@ Examples (the pipeline, one step at a time):
   sifpack build environment.yml --lock environment.lock -o analysis.sif
   sifpack sbatch analyze.py data.csv --image analysis.sif --time 30 --mem 4G -o analyze.sbatch
   sifpack submit analyze.sbatch && sifpack status
+
+All at once (files in .sifpack/analysis/; unchanged steps are reused next time):
+  sifpack run analyze.py data.csv -n analysis --time 30 --mem 4G --watch
+  sifpack run analyze.py data.csv -n analysis --plan    # write every file, build and submit nothing
+
   sifpack COMMAND --help      # every command's options and examples
 
 Exit codes: 0 success, 1 failure, 2 usage or input error.`,

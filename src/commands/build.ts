@@ -8,7 +8,8 @@ import { type DockerEngine, DockerodeEngine, dockerClient, pingEngine } from '..
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type BuilderChoice, buildImage } from '../workflows/build.js';
+import type { Settings } from '../config/settings.js';
+import { type BuildRequest, type BuildResult, type BuilderChoice, buildImage } from '../workflows/build.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
@@ -118,22 +119,48 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
-  const progress = new Progress(ctx.stderr as never, !!quiet);
+  const res = await buildForCli(
+    {
+      ...(recipe ? { recipe } : {}),
+      ...(defMode ? { defFile: inputPath } : {}),
+      name,
+      output,
+      ...(flags.tag ? { tag: flags.tag } : {}),
+      ...(flags.dockerArchive ? { dockerArchive: flags.dockerArchive } : {}),
+      force: !!flags.force,
+    },
+    settings,
+    ctx,
+    log,
+    !!quiet,
+  );
+  for (const w of res.warnings) log.warn(w);
+  const size = (await fs.stat(res.image)).size;
+  if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}) })}\n`);
+  else {
+    ctx.stdout.write(`${res.image}\n`);
+    log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);
+  }
+}
+
+/** What a build needs besides the settings: its input, its output, whether to replace. */
+export type BuildTarget = Pick<BuildRequest, 'recipe' | 'defFile' | 'name' | 'output' | 'tag' | 'dockerArchive' | 'force'>;
+
+/**
+ * The build workflow as commands run it (`build` and `run`): the settings'
+ * build options, progress on stderr, Ctrl-C stopping the builder.
+ */
+export async function buildForCli(target: BuildTarget, settings: Settings, ctx: CliContext, log: Log, quiet: boolean, engine = engineFactory()): Promise<BuildResult> {
+  const progress = new Progress(ctx.stderr as never, quiet);
   const interrupt = abortOnSigint();
   try {
-    const res = await buildImage(
+    return await buildImage(
       {
-        ...(recipe ? { recipe } : {}),
-        ...(defMode ? { defFile: inputPath } : {}),
-        name,
-        output,
+        ...target,
         builder: settings.builder,
-        ...(flags.tag ? { tag: flags.tag } : {}),
-        ...(flags.dockerArchive ? { dockerArchive: flags.dockerArchive } : {}),
         ...(settings.fakeroot !== undefined ? { fakeroot: settings.fakeroot } : {}),
         ...(settings.tmpdir ? { tmpdir: settings.tmpdir } : {}),
         ...(settings.dockerNetwork ? { dockerNetwork: settings.dockerNetwork } : {}),
-        force: !!flags.force,
         cwd: ctx.cwd,
         env: ctx.env,
         sifpackVersion: VERSION,
@@ -145,16 +172,8 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
         },
       },
       ctx.runner,
-      engineFactory(),
+      engine,
     );
-    progress.done();
-    for (const w of res.warnings) log.warn(w);
-    const size = (await fs.stat(res.image)).size;
-    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}) })}\n`);
-    else {
-      ctx.stdout.write(`${res.image}\n`);
-      log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);
-    }
   } finally {
     progress.done();
     interrupt.dispose();

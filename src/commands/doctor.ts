@@ -12,7 +12,7 @@ interface DoctorFlags {
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
-    .summary('what this machine can do: apptainer, fakeroot, scratch space, Docker, Slurm, squashfs tools, credentials')
+    .summary('what this machine can do: apptainer, fakeroot, scratch, Docker, Slurm, squashfs tools, credentials')
     .description(
       'Check what this machine can do before a long build: apptainer or singularity\n' +
         '(version, setuid or user namespaces, --fakeroot, scratch space and noexec,\n' +
@@ -22,7 +22,7 @@ export function register(program: Command, ctx: CliContext): void {
         'Each row is ok, warning or missing, with the fix in one line. Each probe has a\n' +
         'short time limit, so a dead controller or a hung Docker socket cannot stall it.',
     )
-    .option('--json', 'print { rows: [...], readyForRun, builder }')
+    .option('--json', 'print { rows: [...], readyForRun, builder, seconds }')
     .option('--timeout <SECONDS>', 'time limit of each probe', '5')
     .addHelpText(
       'after',

@@ -24,13 +24,11 @@ import { Ledger, type LedgerRun } from '../runtime/ledger.js';
 import { writeFilesAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { buildImage, chooseBuilder, existingHash, labelOf } from '../workflows/build.js';
-import { type ImageFlags, addImageOptions, engineFactory, imageSettingFlags } from './build.js';
+import { chooseBuilder, existingHash, labelOf } from '../workflows/build.js';
+import { type ImageFlags, addImageOptions, buildForCli, engineFactory, imageSettingFlags } from './build.js';
 import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
 import { recipeFromInputs } from './def.js';
-import { abortOnSigint } from './interrupt.js';
 import { outputPath } from './logs.js';
-import { Progress } from './progress.js';
 import { type JobFlags, addJobOptions, jobSettingFlags } from './sbatch.js';
 import { slurmFor } from './slurm-context.js';
 import { type JobStatus, jobStatuses } from './status.js';
@@ -67,7 +65,7 @@ export interface StepReport {
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('run')
-    .summary('all of the above in one go: export, def, build, sbatch, submit (unchanged steps reused)')
+    .summary('export, def, build, sbatch, submit in one go (unchanged steps reused); --watch follows the job')
     .description(
       'Run SCRIPT on Slurm in an image of your environment, in one command: export the\n' +
         'env, render the definition file, build the image, write the job script and\n' +
@@ -150,23 +148,32 @@ async function exportInputs(flags: RunFlags, settings: Settings, ctx: CliContext
     return { envName: spec.name ?? 'env', files: [{ path: 'environment.yml', data: text }], from: displayPath(abs, ctx.cwd), warnings: [] };
   }
   const prefix = flags.prefix ?? flags.fromPrefix;
-  const res = await exportEnvironment(
-    {
-      ...(prefix ? { prefix } : {}),
-      ...(flags.name ? { name: flags.name } : {}),
-      via: settings.via,
-      options: { fromHistory: settings.fromHistory, noBuilds: settings.noBuilds, allowLocal: settings.allowLocal },
-      lock: true,
-      env: ctx.env,
-      cwd: ctx.cwd,
-    },
-    ctx.runner,
-  );
+  const exportWith = (lock: boolean) =>
+    exportEnvironment(
+      {
+        ...(prefix ? { prefix } : {}),
+        ...(flags.name ? { name: flags.name } : {}),
+        via: settings.via,
+        options: { fromHistory: settings.fromHistory, noBuilds: settings.noBuilds, allowLocal: settings.allowLocal },
+        lock,
+        env: ctx.env,
+        cwd: ctx.cwd,
+      },
+      ctx.runner,
+    );
+  // The lock is a record for exact rebuilds; the image is made from environment.yml
+  // (or the prefix), so an env that cannot be locked still runs.
+  let noLock: string | undefined;
+  const res = await exportWith(true).catch(async (err: unknown) => {
+    if (!(err instanceof InputError) || !err.message.startsWith('--lock')) throw err;
+    noLock = `no environment.lock: ${err.message.replace(/^--lock: /, '').replace(/:$/, '')} (${err.details.join(', ')})`;
+    return exportWith(false);
+  });
   const files = [{ path: 'environment.yml', data: res.environmentYaml }];
   if (res.explicitLock) files.push({ path: 'environment.lock', data: res.explicitLock });
   if (res.pipLock) files.push({ path: pipLockPath('environment.lock'), data: res.pipLock });
   const from = res.prefix ? displayPath(res.prefix, ctx.cwd) : (flags.name ?? 'the active env');
-  return { envName: res.outcome.spec.name ?? 'env', files, from: `${from}, via ${res.via}`, warnings: res.warnings };
+  return { envName: res.outcome.spec.name ?? 'env', files, from: `${from}, via ${res.via}`, warnings: [...res.warnings, ...(noLock ? [noLock] : [])] };
 }
 
 /** The recipe with its %files sources absolute, for the build's own def under .sifpack/build. */
@@ -265,39 +272,17 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
       );
       if (blocked) steps.push({ step: 'build', outcome: 'blocked', detail: blocked, files: [] });
       else {
-        const progress = new Progress(ctx.stderr as never, !!quiet);
-        const interrupt = abortOnSigint();
-        try {
-          const res = await buildImage(
-            {
-              recipe: withAbsoluteFiles(recipe, workdir),
-              name: envName,
-              output: image,
-              builder: settings.builder,
-              ...(settings.fakeroot !== undefined ? { fakeroot: settings.fakeroot } : {}),
-              ...(settings.tmpdir ? { tmpdir: settings.tmpdir } : {}),
-              ...(settings.dockerNetwork ? { dockerNetwork: settings.dockerNetwork } : {}),
-              // Our own file: replace an image built from an older env.
-              force: have !== undefined || (await exists(image)),
-              cwd: ctx.cwd,
-              env: ctx.env,
-              sifpackVersion: VERSION,
-              signal: interrupt.signal,
-              onLine: (l) => progress.update(l),
-              onInfo: (m) => {
-                progress.done();
-                log.info(m);
-              },
-            },
-            ctx.runner,
-            engine,
-          );
-          for (const w of res.warnings) log.warn(w);
-          steps.push({ step: 'build', outcome: 'ran', detail: `with ${res.builder} in ${res.seconds.toFixed(1)}s, build hash ${short}…`, files: [image] });
-        } finally {
-          progress.done();
-          interrupt.dispose();
-        }
+        const res = await buildForCli(
+          // Our own file: an image built from an older env is replaced.
+          { recipe: withAbsoluteFiles(recipe, workdir), name: envName, output: image, force: have !== undefined || (await exists(image)) },
+          settings,
+          ctx,
+          log,
+          !!quiet,
+          engine,
+        );
+        for (const w of res.warnings) log.warn(w);
+        steps.push({ step: 'build', outcome: 'ran', detail: `with ${res.builder} in ${res.seconds.toFixed(1)}s, build hash ${short}…`, files: [image] });
       }
     }
   }

@@ -44,6 +44,8 @@ export interface DoctorReport {
   readyForRun: boolean;
   /** What run would build with here. */
   builder: 'apptainer' | 'singularity' | 'docker' | 'none';
+  /** How long the probes took (they run side by side). */
+  seconds: number;
 }
 
 /** Builds need this much scratch space; apptainer builds refuse less (runtime/apptainer.ts). */
@@ -238,6 +240,7 @@ async function registryRow(input: DoctorInput): Promise<Row> {
 }
 
 export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
+  const started = Date.now();
   const timeoutMs = input.timeoutMs ?? 5000;
   const { row: settings, resolved } = await settingsRow(input);
   // The probes are independent: ask them all at once so the slowest sets the time.
@@ -265,5 +268,5 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     { ...squash, neededForRun: useDocker && runtime.flavour === undefined },
     { ...registry, neededForRun: false },
   ];
-  return { rows, readyForRun: rows.every((r) => !r.neededForRun || r.status !== 'missing'), builder };
+  return { rows, readyForRun: rows.every((r) => !r.neededForRun || r.status !== 'missing'), builder, seconds: (Date.now() - started) / 1000 };
 }
