@@ -67,11 +67,11 @@ export function register(program: Command, ctx: CliContext): void {
     .command('run')
     .summary('export, def, build, sbatch, submit in one go (unchanged steps reused); --watch follows the job')
     .description(
-      'Run SCRIPT on Slurm in an image of your environment, in one command: export the\n' +
-        'env, render the definition file, build the image, write the job script and\n' +
-        'submit it. Every file goes into one working directory (default .sifpack/ENV_NAME/),\n' +
-        'and a step whose output is already there and up to date is reused, so an\n' +
-        'unchanged second run goes straight to submit.\n\n' +
+      'Run SCRIPT on Slurm in an image of your environment, in one command: export\n' +
+        'the env, render the definition file, build the image, write the job script\n' +
+        'and submit it. Every file goes into one working directory (by default\n' +
+        '.sifpack/ENV_NAME/), and a step whose output is already there and up to date\n' +
+        'is reused, so an unchanged second run goes straight to submit.\n\n' +
         'Where a step cannot run here (no apptainer or Docker, no Slurm), run writes\n' +
         'every file it can, prints the commands that finish the job on a machine that\n' +
         'has what is missing, and exits 1. --plan writes the files and stops (exit 0).',
@@ -98,8 +98,8 @@ export function register(program: Command, ctx: CliContext): void {
       'after',
       `
 Examples:
-  sifpack run analyze.py measurements.csv -p ~/miniforge3/envs/analysis --time 30 --mem 4G --watch
-  sifpack run analyze.py -n analysis --from-history --plan     # write everything, build and submit nothing
+  sifpack run analyze.py data.csv -p ~/miniforge3/envs/analysis --time 30 --mem 4G --watch
+  sifpack run analyze.py data.csv -n analysis --from-history --plan   # write everything, build and submit nothing
   sifpack run train.py -f environment.yml --base cuda --gpus 1 --partition gpu
   sifpack run sweep.py results --image sweep.sif --array 0-99%10
 
