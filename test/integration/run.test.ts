@@ -73,13 +73,15 @@ describe('sifpack run on the test services', () => {
     expect(r.stderr).toContain('sifpack: warning: no environment.lock: 1 record(s) have no download URL, so no exact lock can be written (python-3.11.2-debian12');
     expect(first.steps.find((s) => s.step === 'build')!.detail).toMatch(/^with docker in/);
     expect(r.stderr).toContain('building sifpack/pyenv:');
+    // The Dockerfile's %test step ran the prefix's own python inside the image and found its package.
+    expect(r.stderr).toMatch(/Step \d+\/\d+ : RUN python -c 'import importlib\.util as u;/);
+    expect(r.stderr).not.toContain('no module greeting');
     expect(first.jobId).toMatch(/^\d+$/);
     expect(first).toMatchObject({ state: 'COMPLETED', explanation: 'completed (exit code 0)' });
     expect(first.outputTail).toContain('hello from the job hello');
     // The job ran the image that run built, through `srun apptainer exec`.
     const argv = (await fs.readFile(path.join(dir, 'apptainer.argv'), 'utf8')).split('\0');
     expect(argv.slice(0, 4)).toEqual(['exec', '--cleanenv', first.image, 'python']);
-    // The image's %test step ran the prefix's own python inside the image.
     const labels = JSON.parse((await sifpack(['inspect', first.image, '--json'], { cwd: dir })).stdout) as { labels: Record<string, string> };
     expect(labels.labels['sifpack.prefix-path']).toBe(prefix);
   }, 900_000);
