@@ -1,5 +1,5 @@
 /** `sifpack build`: build the image with apptainer, singularity or Docker; skip what is already built. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { checkPinned } from '../config/presets.js';
@@ -10,22 +10,17 @@ import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import type { Settings } from '../config/settings.js';
 import { type BuildRequest, type BuildResult, type BuilderChoice, buildImage } from '../workflows/build.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
-/** What the image is made from and how it is built: shared by `build` and `run`. */
-export interface ImageFlags {
-  base?: string;
-  baseImage?: string;
-  defs?: string[];
-  builder?: BuilderChoice;
-  fakeroot?: boolean;
-  tmpdir?: string;
-}
+/** The settings build takes (run takes them too); their flags, help and types come from the settings table. */
+export const IMAGE_SETTINGS = ['base', 'base-image', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
 
-interface BuildFlags extends ImageFlags {
+/** build's own options, which are not settings. */
+interface BuildFlags {
   lock?: string;
   fromPrefix?: string;
   output?: string;
@@ -34,23 +29,6 @@ interface BuildFlags extends ImageFlags {
   force?: boolean;
   json?: boolean;
 }
-
-export function addImageOptions(cmd: Command): Command {
-  return cmd
-    .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
-    .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
-    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
-    .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
-    .option('--fakeroot', 'build with --fakeroot')
-    .option('--no-fakeroot', 'never pass --fakeroot')
-    .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)');
-}
-
-/** The image flags as settings (undefined = not given). */
-export function imageSettingFlags(flags: ImageFlags): Record<string, unknown> {
-  return { base: flags.base, baseImage: flags.baseImage, defs: flags.defs, builder: flags.builder, fakeroot: flags.fakeroot, tmpdir: flags.tmpdir };
-}
-
 
 export function register(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -63,10 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
         'already carries this build\'s content hash (env or lock, preset, base image,\n' +
         'sifpack version) is not rebuilt: an unchanged rebuild takes about a second.',
     )
-    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
+    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml');
+  addSettings(cmd, IMAGE_SETTINGS);
+  cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)');
-  addImageOptions(cmd)
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
@@ -81,23 +60,60 @@ Examples:
   sifpack build --from-prefix ~/miniforge3/envs/analysis --builder docker
   sifpack build train.yml --base cuda --tmpdir /scratch/$USER/tmp
   sifpack build my-edited.def -o custom.sif             # your own definition file, apptainer only
+  sifpack build analysis.sif environment.yml            # apptainer's order works too
 
 Ctrl-C stops the builder, removes temporary files and partial images, exit 130.`,
     )
-    .action(async (input: string, flags: BuildFlags, cmd: Command) => run(input, flags, cmd, ctx));
+    // apptainer's order (`build OUT.sif SOURCE`) arrives as two arguments: see buildArguments.
+    .allowExcessArguments(true)
+    .action(async (_input: string, flags: BuildFlags, cmd: Command) => {
+      const { input, output } = buildArguments(cmd.args, flags.output);
+      return run(input, { ...flags, ...(output !== undefined ? { output } : {}) }, cmd, ctx);
+    });
+}
+
+/**
+ * `build [ENV_FILE|DEF_FILE]`, and apptainer's `build IMAGE.sif SOURCE` too:
+ * people who know apptainer type the image first.
+ */
+export function buildArguments(args: readonly string[], output: string | undefined): { input: string; output?: string } {
+  const [first = 'environment.yml', second, ...more] = args;
+  if (second === undefined) {
+    if (first.endsWith('.sif')) {
+      throw new InputError(`${first} is an image: build reads an environment.yml or a definition file and writes the image`, { hint: `sifpack build environment.yml -o ${first}` });
+    }
+    return { input: first, ...(output !== undefined ? { output } : {}) };
+  }
+  if (more.length === 0 && first.endsWith('.sif')) {
+    if (output !== undefined && path.resolve(output) !== path.resolve(first)) {
+      throw new InputError(`two images to write: ${first} (apptainer's order) and -o ${output}`, { hint: `give one: sifpack build ${second} -o ${first}` });
+    }
+    return { input: second, output: first };
+  }
+  throw new InputError(`too many arguments: ${args.join(' ')}; build takes one ENV_FILE or DEF_FILE`, {
+    hint: first.endsWith('.sif') ? `sifpack build ${second} -o ${first}` : `sifpack build ${first}${second.endsWith('.sif') ? ` -o ${second}` : ''}`,
+  });
+}
+
+/** A Dockerfile (what `def --format docker` writes), by name or by its first instruction. */
+async function isDockerfile(file: string): Promise<boolean> {
+  if (/^(Dockerfile|Containerfile)(\..*)?$|\.(Dockerfile|Containerfile)$/i.test(path.basename(file))) return true;
+  const head = await fs.readFile(file, 'utf8').then((t) => t.slice(0, 4096), () => '');
+  const first = head.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  return !!first && /^(FROM|ARG)\s/i.test(first);
 }
 
 /** A Docker engine if one answers a ping within a few seconds; asked once, then remembered. */
 export function engineFactory(): () => Promise<DockerEngine | undefined> {
   let answer: Promise<DockerEngine | undefined> | undefined;
-  return () =>
-    (answer ??= (async () => {
-      const docker = dockerClient();
-      return pingEngine(docker, 5000).then(
-        () => new DockerodeEngine(docker),
-        () => undefined,
-      );
-    })());
+  return () => {
+    const docker = dockerClient();
+    answer ??= pingEngine(docker, 5000).then(
+      () => new DockerodeEngine(docker),
+      () => undefined,
+    );
+    return answer;
+  };
 }
 
 async function isDefFile(file: string): Promise<boolean> {
@@ -109,11 +125,17 @@ async function isDefFile(file: string): Promise<boolean> {
 export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
-  const { settings } = await settingsFor(cmd, ctx, imageSettingFlags(flags));
+  const { settings, sources } = await settingsFor(cmd, ctx, IMAGE_SETTINGS);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
+  if (!flags.fromPrefix && (await isDockerfile(inputPath))) {
+    const dir = path.relative(ctx.cwd, path.dirname(inputPath)) || '.';
+    throw new InputError(`${input} is a Dockerfile: build reads an environment.yml or an apptainer definition file`, {
+      hint: `let sifpack run Docker and convert: sifpack build environment.yml --builder docker\nor build this Dockerfile yourself: docker build -t NAME:TAG -f ${input} ${dir} && sifpack convert NAME:TAG -o NAME.sif`,
+    });
+  }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
-  if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
+  if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image')) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
     : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
@@ -150,7 +172,14 @@ export type BuildTarget = Pick<BuildRequest, 'recipe' | 'defFile' | 'name' | 'ou
  * The build workflow as commands run it (`build` and `run`): the settings'
  * build options, progress on stderr, Ctrl-C stopping the builder.
  */
-export async function buildForCli(target: BuildTarget, settings: Settings, ctx: CliContext, log: Log, quiet: boolean, engine = engineFactory()): Promise<BuildResult> {
+export async function buildForCli(
+  target: BuildTarget,
+  settings: Readonly<Pick<Settings, 'builder' | 'fakeroot' | 'tmpdir' | 'dockerNetwork'>>,
+  ctx: CliContext,
+  log: Log,
+  quiet: boolean,
+  engine = engineFactory(),
+): Promise<BuildResult> {
   const progress = new Progress(ctx.stderr as never, quiet);
   const interrupt = abortOnSigint();
   try {

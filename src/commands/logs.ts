@@ -7,8 +7,9 @@ import { InputError, RuntimeFailure } from '../errors.js';
 import { type JobInfo, isFinished } from '../model/job-state.js';
 import { expandOutputPattern } from '../model/sbatch-script.js';
 import { Ledger } from '../runtime/ledger.js';
-import { type CliContext, settingsFor } from './context.js';
-import { slurmFor } from './slurm-context.js';
+import type { CliContext } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 
 interface LogsFlags {
   task?: string;
@@ -17,7 +18,7 @@ interface LogsFlags {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('logs')
     .summary("print or follow a job's output file")
     .description(
@@ -25,7 +26,9 @@ export function register(program: Command, ctx: CliContext): void {
         'the controller knows the job, else from the run ledger (the script\'s --output\n' +
         'pattern and working directory). Array jobs need --task.',
     )
-    .argument('<JOBID>', 'the job id')
+    .argument('<JOBID>', 'the job id');
+  addSettings(cmd, SLURM_QUERY_COMMANDS);
+  cmd
     .option('--task <N>', 'the array task whose output to show')
     .option('-f, --follow', 'keep printing new output until the job finishes')
     .option('--interval <SECONDS>', 'seconds between checks with --follow', '1')
@@ -69,7 +72,7 @@ export async function run(id: string, flags: LogsFlags, cmd: Command, ctx: CliCo
   if (flags.task !== undefined && !/^\d+$/.test(flags.task)) throw new InputError(`--task ${flags.task}: expected a task index like 7`);
   const interval = Number(flags.interval ?? '1');
   if (!Number.isFinite(interval) || interval <= 0) throw new InputError(`--interval ${flags.interval}: expected a number of seconds > 0`);
-  const { settings } = await settingsFor(cmd, ctx, {});
+  const { settings } = await settingsFor(cmd, ctx, SLURM_QUERY_COMMANDS);
   const slurm = slurmFor(settings, ctx);
   const jobs = await slurm.jobs(id);
   const file = await outputPath(id, flags.task, jobs, ctx);

@@ -25,23 +25,33 @@ import { writeFilesAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { chooseBuilder, existingHash, labelOf } from '../workflows/build.js';
-import { type ImageFlags, addImageOptions, buildForCli, engineFactory, imageSettingFlags } from './build.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { IMAGE_SETTINGS, buildForCli, engineFactory } from './build.js';
+import { type CliContext, Log, globalOptions } from './context.js';
 import { recipeFromInputs } from './def.js';
 import { outputPath } from './logs.js';
-import { type JobFlags, addJobOptions, jobSettingFlags } from './sbatch.js';
-import { slurmFor } from './slurm-context.js';
+import { CONTAINER, SLURM } from './sbatch.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 import { type JobStatus, jobStatuses } from './status.js';
 import { submitJobScript } from './submit.js';
 
-interface RunFlags extends JobFlags, ImageFlags {
+/**
+ * The settings run takes: build's, sbatch's (but `image`: run's --image is a
+ * file it runs in instead of building, and sifpack.yml's image: must not
+ * stop it from building), how to export, where the files go.
+ */
+const EXPORT = ['via', 'from-history', 'no-builds', 'allow-local'] as const;
+const JOB = [...SLURM, ...CONTAINER.filter((k): k is Exclude<(typeof CONTAINER)[number], 'image'> => k !== 'image')] as const;
+const TAKES = [...EXPORT, ...IMAGE_SETTINGS, ...JOB, 'workdir', 'sbatch-path', ...SLURM_QUERY_COMMANDS] as const;
+
+/** run's own options, which are not settings. */
+interface RunFlags {
   name?: string;
   prefix?: string;
   file?: string;
   fromPrefix?: string;
   image?: string;
-  fromHistory?: boolean;
-  workdir?: string;
+  array?: string;
   plan?: boolean;
   build?: boolean;
   submit?: boolean;
@@ -82,11 +92,15 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-p, --prefix <PREFIX>', 'the conda environment, by path (as in `conda create -p`)')
     .option('-f, --file <ENV_FILE>', 'an environment.yml instead of an installed env (default: ./environment.yml when there is no -n/-p)')
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image instead of solving it (no network)')
-    .option('--image <IMAGE.sif>', 'run in this existing image: no export, def or build')
-    .option('--from-history', 'export only the specs you asked for, pinned (the portable choice for laptop → cluster)')
-    .option('--workdir <DIR>', 'where the files go (default: .sifpack/ENV_NAME)');
-  addImageOptions(cmd);
-  addJobOptions(cmd, { partitionShort: false })
+    .option('--image <IMAGE.sif>', 'run in this existing image: no export, def or build');
+  cmd.optionsGroup('Export and build (as in export and build):');
+  addSettings(cmd, [...EXPORT, ...IMAGE_SETTINGS, 'workdir']);
+  // -p and -n are conda's here (as in `conda run -p PREFIX`), so the partition and ntasks are long flags only.
+  cmd.optionsGroup('Slurm options (as in sbatch):');
+  addSettings(cmd, JOB, { withoutShort: ['partition', 'ntasks'] });
+  cmd.option('-a, --array <SPEC>', 'job array: 0-99, 1,3,5, 0-99%10, 0-15:4');
+  cmd.optionsGroup('This command:');
+  cmd
     .option('--plan', 'write every file, then stop: no build, no submit')
     .option('--no-build', 'do not build; use the image already in the working directory')
     .option('--no-submit', 'stop after writing the job script')
@@ -137,7 +151,7 @@ interface Exported {
 }
 
 /** The environment as files for the working directory (not written yet: the name decides where). */
-async function exportInputs(flags: RunFlags, settings: Settings, ctx: CliContext): Promise<Exported> {
+async function exportInputs(flags: RunFlags, settings: Readonly<Pick<Settings, 'via' | 'fromHistory' | 'noBuilds' | 'allowLocal'>>, ctx: CliContext): Promise<Exported> {
   const envFile = flags.file ?? (!flags.name && !flags.prefix && !flags.fromPrefix && (await exists(path.join(ctx.cwd, 'environment.yml'))) ? 'environment.yml' : undefined);
   if (envFile) {
     const abs = path.resolve(ctx.cwd, envFile);
@@ -207,12 +221,7 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
   if (!Number.isFinite(interval) || interval <= 0) throw new InputError(`--interval ${flags.interval}: expected a number of seconds > 0`);
   const tailLines = Number(flags.tail ?? '20');
   if (!Number.isInteger(tailLines) || tailLines < 0) throw new InputError(`--tail ${flags.tail}: expected a whole number of lines >= 0`);
-  const { settings, sources } = await settingsFor(cmd, ctx, {
-    ...imageSettingFlags(flags),
-    ...jobSettingFlags(flags),
-    fromHistory: flags.fromHistory,
-    workdir: flags.workdir,
-  });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const scriptPath = path.resolve(ctx.cwd, settings.chdir ?? '.', script);
   if (!(await exists(scriptPath))) throw new InputError(`${script}: no such file${settings.chdir ? ` in ${settings.chdir}` : ''}`, { hint: 'give the path of the Python script relative to this directory (the job runs in it)' });

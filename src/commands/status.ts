@@ -4,8 +4,9 @@ import { InputError } from '../errors.js';
 import { type JobInfo, explainState, isFinished, phaseOf, summariseArray } from '../model/job-state.js';
 import { Ledger, type LedgerRun } from '../runtime/ledger.js';
 import type { SlurmCli } from '../runtime/slurm.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
-import { slurmFor } from './slurm-context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 
 interface StatusFlags {
   json?: boolean;
@@ -26,7 +27,7 @@ export interface JobStatus {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('status')
     .summary("jobs' states in plain words (exit code, out of memory, time limit, waiting on what)")
     .description(
@@ -36,7 +37,9 @@ export function register(program: Command, ctx: CliContext): void {
         '.sifpack/runs.jsonl that have not finished yet. Finished states are added to the\n' +
         'ledger as they are learnt.',
     )
-    .argument('[JOBID...]', 'job ids (default: unfinished jobs from the run ledger)')
+    .argument('[JOBID...]', 'job ids (default: unfinished jobs from the run ledger)');
+  addSettings(cmd, SLURM_QUERY_COMMANDS);
+  cmd
     .option('--json', 'print one JSON array of job states')
     .option('--watch', 'keep polling until every job has finished')
     .option('--interval <SECONDS>', 'seconds between polls with --watch', '10')
@@ -109,7 +112,7 @@ function isValidJobId(id: string): boolean {
 
 export async function run(ids: string[], flags: StatusFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, {});
+  const { settings } = await settingsFor(cmd, ctx, SLURM_QUERY_COMMANDS);
   for (const id of ids) if (!isValidJobId(id)) throw new InputError(`${JSON.stringify(id)} is not a job id`, { hint: 'job ids are numbers, e.g. 4242 (or 4242_3 for one array task)' });
   const interval = Number(flags.interval);
   if (!Number.isFinite(interval) || interval < 1) throw new InputError(`--interval ${flags.interval}: expected a number of seconds >= 1`);
