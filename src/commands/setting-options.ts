@@ -62,6 +62,12 @@ export function settingFlags(spec: SettingSpec, withShort = true): SettingFlag[]
 }
 
 const DECLARED = new WeakMap<Command, readonly SettingName[]>();
+const WITHOUT_SHORT = new WeakMap<Command, readonly SettingName[]>();
+
+/** The settings whose short flag a command gives another meaning (for the drift test and the README). */
+export function withoutShort(cmd: Command): readonly SettingName[] {
+  return WITHOUT_SHORT.get(cmd) ?? [];
+}
 
 function specOf(key: SettingName): SettingSpec {
   const spec = settingSpec(key);
@@ -76,6 +82,7 @@ function specOf(key: SettingName): SettingSpec {
  */
 export function addSettings(cmd: Command, keys: readonly SettingName[], opts: { withoutShort?: readonly SettingName[] } = {}): Command {
   for (const key of keys) for (const f of settingFlags(specOf(key), !opts.withoutShort?.includes(key))) cmd.addOption(f.option);
+  if (opts.withoutShort) WITHOUT_SHORT.set(cmd, [...(WITHOUT_SHORT.get(cmd) ?? []), ...opts.withoutShort]);
   DECLARED.set(cmd, [...(DECLARED.get(cmd) ?? []), ...keys]);
   return cmd;
 }
