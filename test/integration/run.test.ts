@@ -149,7 +149,7 @@ describe('sifpack run where nothing can build or submit', () => {
     expect(await fs.readFile(path.join(wd, 'analysis.def'), 'utf8')).toContain('    environment.yml /opt/sifpack/environment.yml\n');
     const again = await sifpack(['run', 'analyze.py', 'measurements.csv', '-p', 'envs/analysis', '--plan', '--json'], { cwd: example, env: { PATH: '', DOCKER_HOST: '' } });
     expect(outcomes(JSON.parse(again.stdout) as RunJson)).toEqual({ export: 'reused', def: 'reused', build: 'skipped', sbatch: 'reused', submit: 'skipped' });
-  });
+  }, 180_000);
 
   it('without --plan: the same files, the build and submit marked blocked, the commands to finish elsewhere, exit 1', async () => {
     const r = await sifpack(['run', 'analyze.py', 'measurements.csv', '-p', 'envs/analysis'], { cwd: example, env: { PATH: '', DOCKER_HOST: `unix://${path.join(dir, 'nobody-here.sock')}` } });
@@ -158,7 +158,7 @@ describe('sifpack run where nothing can build or submit', () => {
     expect(r.stdout).toMatch(/^ {2}submit {2}blocked {2}no image yet/m);
     expect(r.stdout).toContain('  (cd .sifpack/analysis && apptainer build analysis.sif analysis.def) && sbatch .sifpack/analysis/analyze.sbatch\n');
     expect(r.stderr).toContain('hint: every file is written; finish with: (cd .sifpack/analysis && apptainer build');
-  });
+  }, 180_000);
 
   it('bad input is exit 2 naming the flag, nothing written', async () => {
     const empty = path.join(dir, 'empty');
@@ -171,5 +171,5 @@ describe('sifpack run where nothing can build or submit', () => {
     expect(noScript.code).toBe(2);
     expect(noScript.stderr).toContain('sifpack: error: nope.py: no such file');
     expect(await fs.readdir(empty)).toEqual(['x.py']);
-  });
+  }, 180_000);
 });
