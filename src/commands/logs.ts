@@ -60,7 +60,7 @@ export async function outputPath(id: string, task: string | undefined, jobs: Job
       return path.resolve(job.workDir ?? ctx.cwd, expandOutputPattern(job.stdout, { jobId: job.jobId, ...(job.arrayJobId ? { arrayJobId: job.arrayJobId } : {}), ...(job.arrayTaskId ? { arrayTaskId: job.arrayTaskId } : {}), ...(job.name ? { jobName: job.name } : {}), user: os.userInfo().username }));
     }
   }
-  const rec = (await new Ledger(ctx.cwd).runs()).find((r) => r.jobId === id);
+  const rec = (await new Ledger(ctx.cwd, (m) => ctx.stderr.write(`sifpack: warning: ${m}\n`)).runs()).find((r) => r.jobId === id);
   if (!rec) throw new InputError(`job ${id} is not known to Slurm or to .sifpack/runs.jsonl here`, { hint: 'run this in the directory you submitted from, or check the id' });
   const pattern = rec.output ?? (task !== undefined ? 'slurm-%A_%a.out' : 'slurm-%j.out');
   const name = path.basename(rec.sbatch).replace(/\.(sbatch|sh|slurm)$/, '');

@@ -117,7 +117,7 @@ export async function run(ids: string[], flags: StatusFlags, cmd: Command, ctx: 
   const interval = Number(flags.interval);
   if (!Number.isFinite(interval) || interval < 1) throw new InputError(`--interval ${flags.interval}: expected a number of seconds >= 1`);
   const slurm = slurmFor(settings, ctx);
-  const ledger = new Ledger(ctx.cwd);
+  const ledger = new Ledger(ctx.cwd, (m) => log.warn(m));
   const runs = await ledger.runs();
   const byId = new Map<string, LedgerRun>(runs.map((r) => [r.jobId, r]));
   const targets = ids.length > 0 ? ids : runs.filter((r) => !r.final).map((r) => r.jobId);

@@ -16,7 +16,7 @@ import { imageLabels } from '../runtime/image-labels.js';
 import type { ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
-import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { convertImage } from './convert.js';
 
@@ -172,13 +172,13 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
     if (!defFile && recipe) {
       // The def file goes where its %files paths were computed from, under .sifpack/.
       const dir = path.join(req.cwd, '.sifpack', 'build');
-      await fs.mkdir(dir, { recursive: true });
+      await makeStateDir(dir);
       defFile = path.join(dir, `${req.name}.def`);
       const { text } = renderDef(forDefIn(recipe, req.cwd), { version: req.sifpackVersion, defName: path.basename(defFile) });
-      await fs.writeFile(defFile, text);
+      await fs.writeFile(defFile, text, { mode: 0o644 });
     }
     const logFile = path.join(req.cwd, '.sifpack', 'build', `${path.basename(req.output)}.log`);
-    await fs.mkdir(path.dirname(logFile), { recursive: true });
+    await makeStateDir(path.dirname(logFile));
     const res = await buildWithApptainer(runner, {
       runtime: picked.runtime,
       defFile: defFile!,
