@@ -131,7 +131,8 @@ describe('sifpack doctor', () => {
     // Each probe is cut at --timeout; the rest is Node's start-up on a busy machine.
     console.log(`doctor with the controller stopped: probes ${report.seconds}s, wall ${seconds.toFixed(1)}s (${row(report, 'controller (scontrol ping)').detail})`);
     // Probes run side by side, each cut at --timeout (wall time adds Node's start-up on a busy machine).
-    expect(report.seconds).toBeLessThan(3 + 3);
+    // On this shared 2-core machine (load average 25-33) the rest of doctor has taken up to 4 s.
+    expect(report.seconds).toBeLessThan(3 + 5);
   }, 120_000);
 
   it('DOCKER_HOST pointing at a socket nobody listens on: Docker missing with the reason, exit 1', async () => {
@@ -143,7 +144,7 @@ describe('sifpack doctor', () => {
     expect(row(report, 'Docker engine')).toMatchObject({ status: 'missing', neededForRun: true, detail: `unix://${sock}: cannot reach the Docker engine (ECONNREFUSED) to answer a ping` });
     expect(row(report, 'Docker engine').fix).toContain('DOCKER_HOST');
     expect(report.builder).toBe('none');
-  }, 60_000);
+  }, 180_000);
 
   it('a Docker socket that accepts and never answers: missing after the time limit, doctor still ends', async () => {
     const sock = path.join(dir, 'hung.sock');
@@ -154,12 +155,12 @@ describe('sifpack doctor', () => {
       expect(code).toBe(1);
       expect(row(report, 'Docker engine')).toMatchObject({ status: 'missing', detail: `unix://${sock}: no answer within 2s` });
       console.log(`doctor with a hung Docker socket: probes ${report.seconds}s, wall ${seconds.toFixed(1)}s`);
-      expect(report.seconds).toBeLessThan(2 + 3);
+      expect(report.seconds).toBeLessThan(2 + 5);
     } finally {
       for (const c of held) c.destroy();
       server.close();
     }
-  }, 60_000);
+  }, 180_000);
 
   describe('the build tmpdir (the real apptainer 1.4.5 of the test services on PATH)', () => {
     // start.sh exports SIFPACK_TEST_APPTAINER; a machine set up before it did names the binary in APPTAINER_READY.
