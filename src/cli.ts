@@ -14,6 +14,7 @@ import * as doctorCommand from './commands/doctor.js';
 import * as exportCommand from './commands/export.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
+import * as migrateCommand from './commands/migrate.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as statusCommand from './commands/status.js';
 import * as runCommand from './commands/run.js';
@@ -22,8 +23,8 @@ import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-// Listed in --help in this order: check the machine, the pipeline step by step, then all of it at once.
-const COMMANDS = [doctorCommand, exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, runCommand];
+// Listed in --help in this order: check the machine, the pipeline step by step, bring old job scripts over, then all of it at once.
+const COMMANDS = [doctorCommand, exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, migrateCommand, runCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
