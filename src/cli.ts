@@ -11,6 +11,7 @@ import * as buildCommand from './commands/build.js';
 import * as cancelCommand from './commands/cancel.js';
 import * as convertCommand from './commands/convert.js';
 import * as defCommand from './commands/def.js';
+import * as doctorCommand from './commands/doctor.js';
 import * as exportCommand from './commands/export.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
@@ -20,13 +21,15 @@ import * as pushCommand from './commands/push.js';
 import * as sbatchCommand from './commands/sbatch.js';
 import * as signCommand from './commands/sign.js';
 import * as statusCommand from './commands/status.js';
+import * as runCommand from './commands/run.js';
 import * as submitCommand from './commands/submit.js';
 import * as verifyCommand from './commands/verify.js';
 import { EXIT, InputError, ResultIsFailure, RuntimeFailure, SifpackError, ToolNotFoundError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, pushCommand, pullCommand, sbatchCommand, submitCommand, statusCommand, cancelCommand, logsCommand, migrateCommand];
+// Listed in --help in this order: check the machine, the pipeline step by step, share and sign, bring old job scripts over, then all of it at once.
+const COMMANDS = [doctorCommand, exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, pushCommand, pullCommand, sbatchCommand, submitCommand, statusCommand, cancelCommand, logsCommand, migrateCommand, runCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');
@@ -34,7 +37,8 @@ export function buildProgram(ctx: CliContext): Command {
     .description(
       'Turn the conda environment you already have into an Apptainer image, and run\n' +
         'your Python script on Slurm through `apptainer exec` instead of conda.\n\n' +
-        'Pipeline: export → def → build → sbatch → submit → status (or all at once: run).\n' +
+        'Pipeline: export → def → build → sbatch → submit → status, or all at once: run.\n' +
+        'First time on a machine: doctor says what it can do.\n' +
         'Settings: defaults < sifpack.yml (or --config) < its --profile < SIFPACK_* < flags.',
     )
     .version(VERSION, '-V, --version', 'print the sifpack version')
@@ -71,6 +75,11 @@ Examples (the pipeline, one step at a time):
   sifpack build environment.yml --lock environment.lock -o analysis.sif
   sifpack sbatch analyze.py data.csv --image analysis.sif --time 30 --mem 4G --script-out analyze.sbatch
   sifpack submit analyze.sbatch && sifpack status
+
+All at once (files in .sifpack/analysis/; unchanged steps are reused next time):
+  sifpack run analyze.py data.csv -n analysis --time 30 --mem 4G --watch
+  sifpack run analyze.py data.csv -n analysis --plan    # write every file, build and submit nothing
+
   sifpack COMMAND --help      # every command's options and examples
 
 Exit codes: 0 success, 1 failure, 2 usage or input error.`,

@@ -5,12 +5,13 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { environmentWarnings } from '../model/environment.js';
 import { InputError } from '../errors.js';
-import { type DockerEngine, DockerodeEngine } from '../runtime/docker.js';
+import { type DockerEngine, DockerodeEngine, dockerClient, pingEngine } from '../runtime/docker.js';
 import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { checkInputDir, checkOutputFile } from '../util/path-check.js';
 import { VERSION } from '../util/package-root.js';
-import { type BuilderChoice, buildImage } from '../workflows/build.js';
+import type { Settings } from '../config/settings.js';
+import { type BuildRequest, type BuildResult, type BuilderChoice, buildImage } from '../workflows/build.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
@@ -19,8 +20,8 @@ import { checkBaseImage, checkRecipeInputs, recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
-/** The settings build takes; their flags, help and types come from the settings table. */
-const TAKES = ['base', 'base-image', 'bootstrap', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
+/** The settings build takes (run takes them too); their flags, help and types come from the settings table. */
+export const IMAGE_SETTINGS = ['base', 'base-image', 'bootstrap', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
 
 /** build's own options, which are not settings. */
 interface BuildFlags {
@@ -48,7 +49,7 @@ export function register(program: Command, ctx: CliContext): void {
         'sifpack version) is not rebuilt: only its labels are read.',
     )
     .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml');
-  addSettings(cmd, TAKES);
+  addSettings(cmd, IMAGE_SETTINGS);
   cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
@@ -112,16 +113,16 @@ async function isDockerfile(file: string): Promise<boolean> {
   return !!first && /^(FROM|ARG)\s/i.test(first);
 }
 
-/** A Docker engine if one answers a ping within a few seconds. */
+/** A Docker engine if one answers a ping within a few seconds; asked once, then remembered. */
 export function engineFactory(): () => Promise<DockerEngine | undefined> {
-  return async () => {
-    const docker = new Docker();
-    try {
-      await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 5000))]);
-      return new DockerodeEngine(docker);
-    } catch {
-      return undefined;
-    }
+  let answer: Promise<DockerEngine | undefined> | undefined;
+  return () => {
+    const docker = dockerClient();
+    answer ??= pingEngine(docker, 5000).then(
+      () => new DockerodeEngine(docker),
+      () => undefined,
+    );
+    return answer;
   };
 }
 
@@ -134,7 +135,7 @@ async function isDefFile(file: string): Promise<boolean> {
 export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
-  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
+  const { settings, sources } = await settingsFor(cmd, ctx, IMAGE_SETTINGS);
   checkBaseImage(settings);
   await checkRecipeInputs({ envFile: input, envArg: 'ENV_FILE|DEF_FILE', lock: flags.lock, fromPrefix: flags.fromPrefix, defs: settings.defs, cwd: ctx.cwd });
   if (flags.output) await checkOutputFile(flags.output, '-o/--output', { cwd: ctx.cwd, force: true });
@@ -157,22 +158,66 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
   // An existing image is fine here: the build cache decides whether it is rebuilt.
   const output = await checkOutputFile(flags.output ?? `${name}.sif`, flags.output ? '-o/--output' : 'the default output', { cwd: ctx.cwd, force: true });
   const signingKey = await signingKeyForFlags(flags, ctx);
-  const progress = new Progress(ctx.stderr as never, !!quiet);
+  const res = await buildForCli(
+    {
+      ...(recipe ? { recipe } : {}),
+      ...(defMode ? { defFile: inputPath } : {}),
+      name,
+      output,
+      ...(flags.tag ? { tag: flags.tag } : {}),
+      ...(flags.dockerArchive ? { dockerArchive: flags.dockerArchive } : {}),
+      force: !!flags.force,
+    },
+    settings,
+    ctx,
+    log,
+    !!quiet,
+  );
+  for (const w of res.warnings) log.warn(w);
+  let signed: Awaited<ReturnType<typeof signBuiltImage>> | undefined;
+  if (signingKey) {
+    const interrupt = abortOnSigint();
+    try {
+      signed = await signBuiltImage(res.image, signingKey, interrupt.signal);
+    } finally {
+      interrupt.dispose();
+    }
+    log.info(signed.alreadySigned ? `${displayPath(res.image, ctx.cwd)} already carries a signature by ${signed.signer}` : `signed ${displayPath(res.image, ctx.cwd)} by ${signed.signer}`);
+    if (!signed.alreadySigned) res.sha256 = await cachedSha256(res.image, ctx.cwd);
+  }
+  const size = (await fs.stat(res.image)).size;
+  if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}), ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
+  else {
+    ctx.stdout.write(`${res.image}\n`);
+    log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);
+  }
+}
+
+/** What a build needs besides the settings: its input, its output, whether to replace. */
+export type BuildTarget = Pick<BuildRequest, 'recipe' | 'defFile' | 'name' | 'output' | 'tag' | 'dockerArchive' | 'force'>;
+
+/**
+ * The build workflow as commands run it (`build` and `run`): the settings'
+ * build options, progress on stderr, Ctrl-C stopping the builder.
+ */
+export async function buildForCli(
+  target: BuildTarget,
+  settings: Readonly<Pick<Settings, 'builder' | 'fakeroot' | 'tmpdir' | 'dockerNetwork'>>,
+  ctx: CliContext,
+  log: Log,
+  quiet: boolean,
+  engine = engineFactory(),
+): Promise<BuildResult> {
+  const progress = new Progress(ctx.stderr as never, quiet);
   const interrupt = abortOnSigint();
   try {
-    const res = await buildImage(
+    return await buildImage(
       {
-        ...(recipe ? { recipe } : {}),
-        ...(defMode ? { defFile: inputPath } : {}),
-        name,
-        output,
+        ...target,
         builder: settings.builder,
-        ...(flags.tag ? { tag: flags.tag } : {}),
-        ...(flags.dockerArchive ? { dockerArchive: flags.dockerArchive } : {}),
         ...(settings.fakeroot !== undefined ? { fakeroot: settings.fakeroot } : {}),
         ...(settings.tmpdir ? { tmpdir: settings.tmpdir } : {}),
         ...(settings.dockerNetwork ? { dockerNetwork: settings.dockerNetwork } : {}),
-        force: !!flags.force,
         cwd: ctx.cwd,
         env: ctx.env,
         sifpackVersion: VERSION,
@@ -184,22 +229,8 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
         },
       },
       ctx.runner,
-      engineFactory(),
+      engine,
     );
-    progress.done();
-    for (const w of res.warnings) log.warn(w);
-    let signed: Awaited<ReturnType<typeof signBuiltImage>> | undefined;
-    if (signingKey) {
-      signed = await signBuiltImage(res.image, signingKey, interrupt.signal);
-      log.info(signed.alreadySigned ? `${displayPath(res.image, ctx.cwd)} already carries a signature by ${signed.signer}` : `signed ${displayPath(res.image, ctx.cwd)} by ${signed.signer}`);
-      if (!signed.alreadySigned) res.sha256 = await cachedSha256(res.image, ctx.cwd);
-    }
-    const size = (await fs.stat(res.image)).size;
-    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}), ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
-    else {
-      ctx.stdout.write(`${res.image}\n`);
-      log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);
-    }
   } finally {
     progress.done();
     interrupt.dispose();

@@ -44,7 +44,7 @@ Examples:
 }
 
 /** The output path of the job (or the chosen array task). */
-async function outputPath(id: string, task: string | undefined, jobs: JobInfo[] | undefined, ctx: CliContext): Promise<string> {
+export async function outputPath(id: string, task: string | undefined, jobs: JobInfo[] | undefined, ctx: CliContext): Promise<string> {
   if (jobs && jobs.length > 0) {
     const tasks = jobs.filter((j) => j.arrayTaskId !== undefined);
     let job = jobs[0]!;

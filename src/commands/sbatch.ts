@@ -13,9 +13,9 @@ import { type CliContext, Log, globalOptions } from './context.js';
 import { adviseDoubleDash } from './script-args.js';
 import { addSettings, settingsFor } from './setting-options.js';
 
-/** The settings sbatch takes; their flags, help and types come from the settings table. */
-const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'mail-type', 'mail-user'] as const;
-const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'cleanenv'] as const;
+/** The settings sbatch takes (run takes them too); their flags, help and types come from the settings table. */
+export const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'mail-type', 'mail-user'] as const;
+export const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'cleanenv'] as const;
 const TAKES = [...SLURM, ...CONTAINER] as const;
 
 /** sbatch's own options, which are not settings. */

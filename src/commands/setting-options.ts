@@ -41,8 +41,8 @@ export function flagHelp(spec: SettingSpec): string {
  * boolean that defaults to false, `--no-KEY` for one that defaults to true,
  * both for one without a default (auto).
  */
-export function settingFlags(spec: SettingSpec): SettingFlag[] {
-  const short = spec.short ? `-${spec.short}, ` : '';
+export function settingFlags(spec: SettingSpec, withShort = true): SettingFlag[] {
+  const short = spec.short && withShort ? `-${spec.short}, ` : '';
   if (spec.type.kind === 'bool') {
     // A setting whose name is already negative (no-builds): commander parses
     // --no-builds as builds=false.
@@ -62,6 +62,12 @@ export function settingFlags(spec: SettingSpec): SettingFlag[] {
 }
 
 const DECLARED = new WeakMap<Command, readonly SettingName[]>();
+const WITHOUT_SHORT = new WeakMap<Command, readonly SettingName[]>();
+
+/** The settings whose short flag a command gives another meaning (for the drift test and the README). */
+export function withoutShort(cmd: Command): readonly SettingName[] {
+  return WITHOUT_SHORT.get(cmd) ?? [];
+}
 
 function specOf(key: SettingName): SettingSpec {
   const spec = settingSpec(key);
@@ -69,9 +75,14 @@ function specOf(key: SettingName): SettingSpec {
   return spec;
 }
 
-/** Adds the options of the settings `keys` to `cmd`, in the order given. */
-export function addSettings(cmd: Command, keys: readonly SettingName[]): Command {
-  for (const key of keys) for (const f of settingFlags(specOf(key))) cmd.addOption(f.option);
+/**
+ * Adds the options of the settings `keys` to `cmd`, in the order given.
+ * `withoutShort` leaves a setting's short flag out where the command gives
+ * that letter another meaning (`run -p PREFIX`, as in `conda run -p`).
+ */
+export function addSettings(cmd: Command, keys: readonly SettingName[], opts: { withoutShort?: readonly SettingName[] } = {}): Command {
+  for (const key of keys) for (const f of settingFlags(specOf(key), !opts.withoutShort?.includes(key))) cmd.addOption(f.option);
+  if (opts.withoutShort) WITHOUT_SHORT.set(cmd, [...(WITHOUT_SHORT.get(cmd) ?? []), ...opts.withoutShort]);
   DECLARED.set(cmd, [...(DECLARED.get(cmd) ?? []), ...keys]);
   return cmd;
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InputError, ResultIsFailure } from '../errors.js';
 import { type JobInfo, explainState, isFinished, phaseOf, summariseArray } from '../model/job-state.js';
 import { Ledger, type LedgerRun } from '../runtime/ledger.js';
+import type { SlurmCli } from '../runtime/slurm.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
@@ -104,6 +105,35 @@ export function toStatus(jobId: string, jobs: JobInfo[]): JobStatus {
   return { jobId, name: j.name ?? null, state: j.state.split(/\s+/)[0]!, phase: phaseOf(j), explanation: explainState(j), source: 'slurm' };
 }
 
+/**
+ * Each job's status from Slurm, else from the ledger; a final state learnt
+ * now is appended to the ledger once (`status` and `run --watch` share this).
+ */
+export async function jobStatuses(targets: readonly string[], slurm: SlurmCli, ledger: Ledger, byId: Map<string, LedgerRun>): Promise<JobStatus[]> {
+  const out: JobStatus[] = [];
+  for (const id of targets) {
+    const jobs = await slurm.jobs(id);
+    const rec = byId.get(id);
+    if (!jobs || jobs.length === 0) {
+      if (rec?.final) {
+        out.push({ jobId: id, name: null, state: rec.final.state, phase: rec.final.state === 'COMPLETED' ? 'done' : 'failed', explanation: `${rec.final.explanation} (last known state, from the ledger)`, source: 'ledger' });
+      } else if (rec) {
+        out.push({ jobId: id, name: null, state: 'UNKNOWN', phase: 'unknown', explanation: 'no longer known to Slurm (finished long enough ago that the controller forgot it, and there is no accounting)', source: 'ledger' });
+      } else {
+        throw new InputError(`job ${id} is not known to Slurm`, { hint: 'check the id with `squeue --me`; finished jobs stay visible only for a while unless the site runs accounting (sacct)' });
+      }
+      continue;
+    }
+    const st = toStatus(id, jobs);
+    out.push(st);
+    if (rec && !rec.final && (st.phase === 'done' || st.phase === 'failed') && jobs.every(isFinished)) {
+      await ledger.append({ type: 'final', jobId: id, state: st.state, explanation: st.explanation, at: new Date().toISOString() });
+      rec.final = { type: 'final', jobId: id, state: st.state, explanation: st.explanation, at: '' };
+    }
+  }
+  return out;
+}
+
 function isValidJobId(id: string): boolean {
   return /^\d+(_\d+)?$/.test(id);
 }
@@ -136,30 +166,7 @@ export async function run(ids: string[], flags: StatusFlags, cmd: Command, ctx: 
     return;
   }
 
-  const query = async (): Promise<JobStatus[]> => {
-    const out: JobStatus[] = [];
-    for (const id of targets) {
-      const jobs = await slurm.jobs(id);
-      const rec = byId.get(id);
-      if (!jobs || jobs.length === 0) {
-        if (rec?.final) {
-          out.push({ jobId: id, name: null, state: rec.final.state, phase: rec.final.state === 'COMPLETED' ? 'done' : 'failed', explanation: `${rec.final.explanation} (last known state, from the ledger)`, source: 'ledger' });
-        } else if (rec) {
-          out.push({ jobId: id, name: null, state: 'UNKNOWN', phase: 'unknown', explanation: 'no longer known to Slurm (finished long enough ago that the controller forgot it, and there is no accounting)', source: 'ledger' });
-        } else {
-          throw new InputError(`job ${id} is not known to Slurm`, { hint: 'check the id with `squeue --me`; finished jobs stay visible only for a while unless the site runs accounting (sacct)' });
-        }
-        continue;
-      }
-      const st = toStatus(id, jobs);
-      out.push(st);
-      if (rec && !rec.final && (st.phase === 'done' || st.phase === 'failed') && jobs.every(isFinished)) {
-        await ledger.append({ type: 'final', jobId: id, state: st.state, explanation: st.explanation, at: new Date().toISOString() });
-        rec.final = { type: 'final', jobId: id, state: st.state, explanation: st.explanation, at: '' };
-      }
-    }
-    return out;
-  };
+  const query = () => jobStatuses(targets, slurm, ledger, byId);
 
   const print = (states: JobStatus[]) => {
     if (flags.json) {

@@ -7,7 +7,7 @@ import { InputError } from '../errors.js';
 import { patternDirectory, readScriptFacts } from '../model/sbatch-script.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
-import { checkDependency } from '../runtime/slurm.js';
+import { type Submitted, checkDependency } from '../runtime/slurm.js';
 import { displayPath } from '../util/display-path.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { checkInputFile } from '../util/path-check.js';
@@ -53,9 +53,19 @@ Examples:
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
   const { settings } = await settingsFor(cmd, ctx, TAKES);
-  const script = await checkInputFile(file, 'FILE', { cwd: ctx.cwd, hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`' });
-  const text = await fs.readFile(script, 'utf8');
   const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
+  const submitted = await submitJobScript(path.resolve(ctx.cwd, file), { ...(dependency ? { dependency } : {}), display: file }, settings, ctx, log);
+  if (flags.json) ctx.stdout.write(`${JSON.stringify({ jobId: submitted.jobId, cluster: submitted.cluster ?? null })}\n`);
+  else {
+    ctx.stdout.write(`${submitted.jobId}\n`);
+    log.info(`submitted ${path.basename(file)} as job ${submitted.jobId}${submitted.cluster ? ` on ${submitted.cluster}` : ''}${dependency ? ` (after ${dependency})` : ''}; \`sifpack status ${submitted.jobId}\` follows it`);
+  }
+}
+
+/** sbatch a job script and record it in the run ledger (`submit` and `run` share this). */
+export async function submitJobScript(script: string, opts: { dependency?: string; display: string }, settings: { sbatchPath: string }, ctx: CliContext, log: Log): Promise<Submitted> {
+  const checked = await checkInputFile(script, 'FILE', { cwd: ctx.cwd, hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`' });
+  const text = await fs.readFile(checked, 'utf8');
   const facts = readScriptFacts(text);
   const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;
   const image = facts.image ? path.resolve(workDir, facts.image) : undefined;
@@ -73,7 +83,7 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
       log.info(`created ${displayPath(dir, ctx.cwd)}/ for the job's --${key} ${pattern} (Slurm does not create it)`);
     }
   }
-  const submitted = await slurmFor(settings, ctx).submit(script, { ...(dependency ? { dependency } : {}), cwd: ctx.cwd });
+  const submitted = await slurmFor(settings, ctx).submit(script, { ...(opts.dependency ? { dependency: opts.dependency } : {}), cwd: ctx.cwd });
 
   // After sbatch accepted the job: record it. Hashing the image can take a
   // while for a big image, but a ledger line without it would be worth less.
@@ -93,10 +103,5 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
     workDir,
     submittedAt: new Date().toISOString(),
   });
-
-  if (flags.json) ctx.stdout.write(`${JSON.stringify({ jobId: submitted.jobId, cluster: submitted.cluster ?? null })}\n`);
-  else {
-    ctx.stdout.write(`${submitted.jobId}\n`);
-    log.info(`submitted ${path.basename(script)} as job ${submitted.jobId}${submitted.cluster ? ` on ${submitted.cluster}` : ''}${dependency ? ` (after ${dependency})` : ''}; \`sifpack status ${submitted.jobId}\` follows it`);
-  }
+  return submitted;
 }

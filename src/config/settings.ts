@@ -90,6 +90,8 @@ const TABLE = [
   // push / pull
   { key: 'plain-http', type: bool, default: false, description: 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)' },
   { key: 'cache-dir', type: pth, value: 'DIR', description: 'cache of pulled images, by digest (default: $XDG_CACHE_HOME/sifpack or ~/.cache/sifpack)' },
+  // run
+  { key: 'workdir', type: pth, value: 'DIR', description: 'where `run` keeps the files of each step (default: .sifpack/ENV_NAME)' },
   // slurm commands, for sites with wrappers
   { key: 'sbatch-path', type: str, default: 'sbatch', value: 'CMD', description: 'the sbatch command (for sites that wrap it)' },
   { key: 'sacct-path', type: str, default: 'sacct', value: 'CMD', description: 'the sacct command (for sites that wrap it)' },

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import Docker from 'dockerode';
+import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { ImageConfig } from '../sif/rootfs-metadata.js';
@@ -133,4 +134,38 @@ export async function requireImage(engine: DockerEngine, ref: string): Promise<I
   const info = await engine.inspectImage(ref);
   if (!info) throw new InputError(`no image ${ref} in the Docker engine`, { hint: '`docker images` lists them; build or pull it first' });
   return info;
+}
+
+export interface EngineAnswer {
+  version: string;
+  apiVersion: string;
+  arch: string;
+}
+
+/**
+ * Asks the engine for its version within `timeoutMs`; the request is
+ * aborted on timeout, so a hung socket cannot keep the process alive.
+ * Rejects with a RuntimeFailure saying why it got no answer.
+ */
+export async function pingEngine(docker: Docker, timeoutMs: number): Promise<EngineAnswer> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const opts = { abortSignal: signal } as never;
+  try {
+    // GET /version answers like a ping, with what doctor reports.
+    const v = await (docker.version as (o: never) => Promise<Docker.DockerVersion>)(opts);
+    return { version: v.Version, apiVersion: v.ApiVersion, arch: v.Arch };
+  } catch (err) {
+    if (signal.aborted) throw new RuntimeFailure(`no answer within ${timeoutMs / 1000}s`);
+    throw engineError(err, 'answer a ping');
+  }
+}
+
+/**
+ * A client for the engine DOCKER_HOST names. On a unix socket it does not
+ * keep idle connections: Node's default agent holds them open for 5 s, which
+ * kept short commands (doctor, a cached run) alive that long after their work.
+ */
+export function dockerClient(env: NodeJS.ProcessEnv = process.env): Docker {
+  const host = env.DOCKER_HOST ?? '';
+  return host === '' || host.startsWith('unix://') ? new Docker({ agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions) : new Docker();
 }

@@ -10,6 +10,8 @@ export interface ProcessResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** True when `timeoutMs` ran out and the process was killed. */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -19,6 +21,8 @@ export interface RunOptions {
   input?: string;
   /** Shown when the program is not on PATH (e.g. "module load conda"). */
   notFoundHint?: string;
+  /** Kill the process (SIGKILL) after this long and resolve with `timedOut` (probes of a hung service). */
+  timeoutMs?: number;
 }
 
 /**
@@ -135,9 +139,17 @@ export class NodeProcessRunner implements ProcessRunner {
       });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
+      let timedOut = false;
+      const timer = options.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs)
+        : undefined;
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e: NodeJS.ErrnoException) => {
+        if (timer) clearTimeout(timer);
         if (e.code === 'ENOENT') {
           reject(new ToolNotFoundError(command, options.notFoundHint ?? `install ${command} or put it on PATH`));
         } else {
@@ -145,11 +157,13 @@ export class NodeProcessRunner implements ProcessRunner {
         }
       });
       child.on('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
         resolve({
           code: code ?? 128,
           signal,
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
+          ...(timedOut ? { timedOut } : {}),
         });
       });
       // A child that exits without reading stdin must not crash us with EPIPE.

@@ -87,6 +87,11 @@ export async function chooseBuilder(
 }
 
 /** The build hash an existing SIF carries, if any. */
+export async function existingHash(file: string, runner: ProcessRunner): Promise<string | undefined> {
+  return (await existingLabels(file, runner))?.['sifpack.build-hash'];
+}
+
+/** The labels an existing SIF carries, if it is one. */
 async function existingLabels(file: string, runner: ProcessRunner): Promise<Record<string, string> | undefined> {
   const there = await fs.stat(file).then((s) => s.isFile(), () => false);
   if (!there) return undefined;

@@ -11,7 +11,7 @@ import type { Command, Option } from 'commander';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
 import type { CliContext } from '../../src/commands/context.js';
-import { declaredSettings, flagHelp, settingFlags, settingsFor } from '../../src/commands/setting-options.js';
+import { declaredSettings, flagHelp, settingFlags, settingsFor, withoutShort } from '../../src/commands/setting-options.js';
 import { SETTINGS, type SettingName, type SettingSpec, type Settings, camel, envName, settingSpec } from '../../src/config/settings.js';
 import { ROOT, tempDir } from '../helpers.js';
 
@@ -87,8 +87,9 @@ describe('every setting a command takes has a working flag, sifpack.yml key and 
     const spec = settingSpec(key)!;
     const cmd = program(cwd).commands.find((c) => c.name() === name)!;
     const help = normalise(cmd.helpInformation());
-    // The flag is there with the table's flags and description.
-    for (const f of settingFlags(spec)) {
+    // The flag is there with the table's flags and description (its short one
+    // unless the command gives that letter another meaning: run's -p PREFIX).
+    for (const f of settingFlags(spec, !withoutShort(cmd).includes(key))) {
       const opt = cmd.options.find((o: Option) => o.long === f.option.long);
       expect(opt, `${name} ${f.option.long}`).toBeDefined();
       expect(opt!.flags).toBe(f.option.flags);

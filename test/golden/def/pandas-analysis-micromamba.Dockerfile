@@ -35,15 +35,15 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
-LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
+LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de880607bce7ac2869e52" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="micromamba" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-debian12-slim" \
       "sifpack.template-version"="2" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:4626252658d78a10f80354396164846bc0426b46f3abdd5794f15d524f74f339"
+      "sifpack.build-hash"="sha256:e4ead30cfdbd4ed9ae62930a2370579ec11fe729470e08da844492fe1d10a338"
 
 # What apptainer's %test does, checked here at build time.
-RUN python -c 'import pandas, numpy, matplotlib, tqdm'
+RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
 
 ENTRYPOINT ["python"]

@@ -34,15 +34,15 @@ ENV PATH="/opt/env/bin:$PATH" \
     CONDA_DEFAULT_ENV="analysis" \
     PYTHONNOUSERSITE="1"
 
-LABEL "sifpack.env-hash"="sha256:59aea38b4aa75633c9d2847409900b27e16d73d42002e6e33779c3f1c01d7b48" \
+LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de880607bce7ac2869e52" \
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
       "sifpack.template-version"="2" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:a7bde585353cedc5d92eb745eb0618212bc801c0a1584d4d275b23ecddd0f2c3"
+      "sifpack.build-hash"="sha256:15cc67ec4ef478fc12395dbcee08a9d05eb6e314bb26b22957242b42bfddd6da"
 
 # What apptainer's %test does, checked here at build time.
-RUN python -c 'import pandas, numpy, matplotlib, tqdm'
+RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
 
 ENTRYPOINT ["python"]
