@@ -65,8 +65,10 @@ describe('a rendered job script run by real bash, with recording doubles of srun
   it('the Python process receives every hostile argument unchanged', async () => {
     const { dump, runtimeArgv, srunArgv } = await renderAndRun({}, HOSTILE, { SLURM_JOB_ID: '77' });
     expect(dump.argv).toEqual(HOSTILE);
-    expect(srunArgv).toEqual(['apptainer', 'exec', '--cleanenv', path.join(dir, 'image.sif'), 'python', 'dump.py', ...HOSTILE]);
-    expect(runtimeArgv).toEqual(srunArgv.slice(1));
+    // srun starts the per-task wrapper (bash -c "$per_task" sifpack-task), which execs apptainer.
+    expect(srunArgv.slice(0, 2)).toEqual(['bash', '-c']);
+    expect(srunArgv.slice(3)).toEqual(['sifpack-task', 'apptainer', 'exec', '--cleanenv', path.join(dir, 'image.sif'), 'python', 'dump.py', ...HOSTILE]);
+    expect(runtimeArgv).toEqual(srunArgv.slice(5));
   });
 
   it('hostile arguments survive binds, GPUs, modules and env alongside them', async () => {
@@ -112,7 +114,7 @@ describe('a rendered job script run by real bash, with recording doubles of srun
 
   it('singularity: SINGULARITYENV_ carries the task id and --env values; --rocm for AMD', async () => {
     const { dump, runtimeArgv, srunArgv } = await renderAndRun({ runtime: 'singularity', gpus: '1', gpuVendor: 'amd', env: ['SEED=9'] }, HOSTILE, { SLURM_ARRAY_TASK_ID: '7' }, '0-9');
-    expect(srunArgv[0]).toBe('singularity');
+    expect(srunArgv[4]).toBe('singularity');
     expect(runtimeArgv.slice(0, 3)).toEqual(['exec', '--cleanenv', '--rocm']);
     expect(dump.argv).toEqual(HOSTILE);
     expect(dump.env).toMatchObject({ SLURM_ARRAY_TASK_ID: '7', SEED: '9', HOST_SECRET: null });
