@@ -104,7 +104,7 @@ async function isDockerfile(file: string): Promise<boolean> {
 }
 
 /** A Docker engine if one answers a ping within a few seconds. */
-function engineFactory(): () => Promise<DockerEngine | undefined> {
+export function engineFactory(): () => Promise<DockerEngine | undefined> {
   return async () => {
     const docker = new Docker();
     try {

@@ -9,6 +9,7 @@ import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { type HistoryData, parseHistory } from './history.js';
 import { type PipPackage, findSitePackages, readPipPackages } from './site-packages.js';
+import { mapLimit } from '../util/map-limit.js';
 
 /** One installed conda package, as its conda-meta record says. */
 export interface CondaRecord {
@@ -117,8 +118,7 @@ export async function readPrefix(prefixArg: string): Promise<PrefixData> {
   } catch (err) {
     throw new InputError(`${meta}: cannot read: ${(err as Error).message}`);
   }
-  const parsed = await Promise.all(
-    names.map(async (n) => {
+  const parsed = await mapLimit(names, 64, async (n) => {
       const file = path.join(meta, n);
       let text: string;
       try {
@@ -127,8 +127,7 @@ export async function readPrefix(prefixArg: string): Promise<PrefixData> {
         throw new InputError(`${file}: cannot read conda record: ${(err as Error).message}`);
       }
       return parseRecord(text, file);
-    }),
-  );
+  });
   const owned = new Set(parsed.flatMap((p) => p.ownedMetadata));
 
   let history: HistoryData | undefined;
