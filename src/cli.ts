@@ -120,8 +120,9 @@ export function formatCommanderError(raw: string, command?: string): string {
 
 function splitCommanderError(raw: string, command?: string): { message: string; hint: string } {
   const lines = raw.trim().split('\n');
-  const message = (lines[0] ?? '').replace(/^error: /, '');
   const suggestion = lines.slice(1).join(' ').match(/\(Did you mean (.+)\?\)/);
+  // Our own advice after the first line (sbatch's `--` hint) stays part of the message.
+  const message = (suggestion ? (lines[0] ?? '') : lines.join('\n')).replace(/^error: /, '');
   const help = `sifpack ${command ? `${command} ` : ''}--help`;
   return { message, hint: suggestion ? `did you mean ${suggestion[1]}? (\`${help}\` lists them all)` : `see \`${help}\`` };
 }

@@ -14,8 +14,8 @@ import { adviseDoubleDash } from './script-args.js';
 import { addSettings, settingsFor } from './setting-options.js';
 
 /** The settings sbatch takes (run takes them too); their flags, help and types come from the settings table. */
-export const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'mail-type', 'mail-user'] as const;
-export const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'cleanenv'] as const;
+export const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'open-mode', 'mail-type', 'mail-user'] as const;
+export const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'module-init', 'cleanenv'] as const;
 const TAKES = [...SLURM, ...CONTAINER] as const;
 
 /** sbatch's own options, which are not settings. */
@@ -72,8 +72,25 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   // Before any warning or work: a bad output path ends here.
   const file = flags.scriptOut ? await checkOutputFile(flags.scriptOut, '--script-out', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
-  const job = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
+  const built = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
+  // apptainer cannot bind a path through a symlink (on LUMI /scratch/<project>
+  // is one): bind what it points to, resolved here where it can be checked.
+  const binds = await Promise.all(built.binds.map(async (b) => {
+    const real = await fs.realpath(b.src).catch(() => undefined);
+    if (real === undefined) log.warn(`--bind ${b.src}: does not exist here; bound as written`);
+    else if (real !== b.src) log.info(`--bind ${b.src}: a symlink to ${real}; binding ${real}${b.dst === b.src ? ` at ${b.dst}` : ''}`);
+    return real === undefined || real === b.src ? b : { ...b, src: real };
+  }));
+  const job = { ...built, binds };
+  // The working directory as the user names it (--chdir, or the shell's $PWD)
+  // may be a symlink, which apptainer does not mount as such (issue 11).
+  const realOf = (p: string) => fs.realpath(p).catch(() => undefined);
+  const realCwd = await realOf(ctx.cwd);
+  const pwd = ctx.env.PWD;
+  const named = built.chdir ? path.resolve(ctx.cwd, built.chdir) : pwd && path.isAbsolute(pwd) && (await realOf(pwd)) === realCwd ? pwd : ctx.cwd;
+  const realNamed = await realOf(named);
+  if (realNamed && realNamed !== named) log.warn(`the working directory ${named} is a symlink to ${realNamed}; ${job.runtime} does not mount it by that name: run from ${realNamed}${built.chdir ? '' : ` (or pass --chdir ${realNamed})`}`);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
   const runDir = job.chdir ?? ctx.cwd;
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);

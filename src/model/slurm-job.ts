@@ -45,7 +45,11 @@ export interface SlurmJob {
   binds: Bind[];
   env: [string, string][];
   modules: string[];
+  /** The site's module init for bash, sourced when `module` is not a function. */
+  moduleInit?: string;
   cleanenv: boolean;
+  /** sbatch --open-mode: append keeps a requeued job's earlier output. */
+  openMode: 'append' | 'truncate';
 }
 
 const TIME_FORMS = 'MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 90, 01:30:00, 2-00), or UNLIMITED';
@@ -156,7 +160,7 @@ function from(sources: Sources, key: keyof Settings, flag: string): string {
 export type JobSettings = Pick<
   Settings,
   | 'image' | 'runtime' | 'jobName' | 'time' | 'mem' | 'cpusPerTask' | 'gpus' | 'gpuRequest' | 'gpuVendor' | 'partition' | 'account' | 'qos'
-  | 'reservation' | 'constraint' | 'nodes' | 'ntasks' | 'exclusive' | 'output' | 'error' | 'mailType' | 'mailUser' | 'chdir' | 'bind' | 'env' | 'module' | 'cleanenv'
+  | 'reservation' | 'constraint' | 'nodes' | 'ntasks' | 'exclusive' | 'output' | 'error' | 'mailType' | 'mailUser' | 'chdir' | 'bind' | 'env' | 'module' | 'moduleInit' | 'cleanenv' | 'openMode'
 >;
 
 export interface JobInput {
@@ -211,6 +215,8 @@ export function buildJob(input: JobInput): SlurmJob {
     binds: s.bind.map((b) => parseBind(b, from(sources, 'bind', '--bind'))),
     env: Object.entries(s.env),
     modules: s.module,
+    ...(s.moduleInit !== undefined ? { moduleInit: checkDirective(s.moduleInit, from(sources, 'moduleInit', '--module-init')) } : {}),
     cleanenv: s.cleanenv,
+    openMode: s.openMode,
   };
 }

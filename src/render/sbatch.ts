@@ -26,18 +26,35 @@ import { containerEnvValue, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
 /**
- * Slurm's facts a job script may read; --cleanenv would hide them from the
- * container. Job-wide values only: they are read in the batch step, so
- * per-task ones (SLURM_PROCID, SLURM_LOCALID) would be wrong for every task
- * but the first if someone added tasks, and are left out. The *_VISIBLE_DEVICES
- * and GPU_DEVICE_ORDINAL lists keep the script on the GPUs Slurm gave it.
+ * Slurm's job-wide facts a job script may read; --cleanenv would hide them
+ * from the container. These are read once, in the batch step.
  */
 export const SLURM_VARS = [
   'SLURM_JOB_ID', 'SLURM_JOB_NAME', 'SLURM_JOB_NUM_NODES', 'SLURM_JOB_NODELIST', 'SLURM_JOB_PARTITION', 'SLURM_SUBMIT_DIR', 'SLURM_RESTART_COUNT',
   'SLURM_ARRAY_JOB_ID', 'SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_MAX', 'SLURM_ARRAY_TASK_STEP',
-  'SLURM_CPUS_PER_TASK', 'SLURM_CPUS_ON_NODE', 'SLURM_NTASKS', 'SLURM_MEM_PER_NODE', 'SLURM_GPUS', 'SLURM_GPUS_ON_NODE',
-  'CUDA_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'TMPDIR',
+  'SLURM_CPUS_PER_TASK', 'SLURM_CPUS_ON_NODE', 'SLURM_NTASKS', 'SLURM_MEM_PER_NODE', 'SLURM_GPUS', 'SLURM_GPUS_ON_NODE', 'TMPDIR',
 ] as const;
+
+/**
+ * Per-task facts: srun sets them in each task (rank, local rank, node, the
+ * step, and the GPU lists under --gpu-bind), so a wrapper srun starts in every
+ * task passes them in; read in the batch step they would be one task's values
+ * for all. The *_VISIBLE_DEVICES and GPU_DEVICE_ORDINAL lists keep the script
+ * on the GPUs Slurm gave it.
+ */
+export const TASK_VARS = [
+  'SLURM_PROCID', 'SLURM_LOCALID', 'SLURM_NODEID', 'SLURM_STEP_ID', 'SLURM_STEP_NUM_TASKS', 'SLURMD_NODENAME',
+  'CUDA_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL',
+] as const;
+
+/**
+ * Where sites keep the bash init of their module system, tried in order when
+ * `module` is not a function (a non-login batch shell, --export=NONE):
+ * Lmod's and Environment Modules' own init scripts ($MODULESHOME/init/bash
+ * for both; Debian's lmod and environment-modules packages put them under
+ * /usr/share), and Cray PE's Lmod. A profile's module-init comes first.
+ */
+export const MODULE_INITS = ['${MODULESHOME:-/nonexistent}/init/bash', '/usr/share/lmod/lmod/init/bash', '/usr/share/modules/init/bash', '/opt/cray/pe/lmod/lmod/init/bash', '/etc/profile.d/modules.sh'] as const;
 
 /**
  * One `#SBATCH` value. sbatch's own parser (not bash) reads these lines: it
@@ -69,6 +86,7 @@ export function directives(job: SlurmJob): string[] {
   if (job.cpusPerTask) out.push(opt('cpus-per-task', job.cpusPerTask));
   if (job.gpus) out.push(job.gpuRequest === 'gpus' ? opt('gpus', job.gpus) : opt('gres', `gpu:${job.gpus}`));
   if (job.array) out.push(opt('array', job.array));
+  out.push(opt('open-mode', job.openMode));
   if (job.mailType) out.push(opt('mail-type', job.mailType));
   if (job.mailUser) out.push(opt('mail-user', job.mailUser));
   return out;
@@ -81,12 +99,31 @@ export function bindWord(b: Bind): string {
 
 /** `apptainer exec [--cleanenv] [--nv|--rocm] [-B ...] IMAGE python SCRIPT ARGS`, quoted. */
 export function execWords(job: SlurmJob): string[] {
+  return [...execOptions(job), ...execCommand(job)];
+}
+
+function execOptions(job: SlurmJob): string[] {
   const words: string[] = [job.runtime, 'exec'];
   if (job.cleanenv) words.push('--cleanenv');
   if (job.gpus) words.push(job.gpuVendor === 'amd' ? '--rocm' : '--nv');
   for (const b of job.binds) words.push('-B', bindWord(b));
-  words.push(job.image, 'python', job.script, ...job.args);
   return words;
+}
+
+function execCommand(job: SlurmJob): string[] {
+  return [job.image, 'python', job.script, ...job.args];
+}
+
+/**
+ * What srun runs: with --cleanenv, the per-task wrapper ($per_task in the
+ * template) first; the $TMPDIR bind the script decides at run time goes
+ * with the other binds.
+ */
+function execLine(job: SlurmJob): string {
+  const wrapper = job.cleanenv ? 'bash -c "$per_task" sifpack-task ' : '';
+  // Expands to nothing when tmp_bind is empty, also under set -u in bash < 4.4.
+  const tmpBind = '${tmp_bind[@]+"${tmp_bind[@]}"}';
+  return `${wrapper}${shellJoin(execOptions(job))} ${tmpBind} ${shellJoin(execCommand(job))}`;
 }
 
 /** What the job script cannot do as asked, said to the user rather than dropped. */
@@ -119,6 +156,9 @@ export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered
     modules: job.modules.map(shellQuote),
     cleanenv: job.cleanenv,
     slurmVars: SLURM_VARS.join(' '),
+    taskVars: TASK_VARS.join(' '),
+    runtime: job.runtime,
+    moduleInits: [...(job.moduleInit ? [shellQuote(job.moduleInit)] : []), ...MODULE_INITS.map((p) => (p.startsWith('$') ? `"${p}"` : p))].join(' '),
     envPrefix: prefix,
     hasEnv: job.env.length > 0,
     // apptainer evaluates these values once more inside the container: see containerEnvValue.
@@ -126,7 +166,7 @@ export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered
     // An integer (settings check it), so it needs no quoting inside "...".
     cpusPerTask: job.cpusPerTask,
     gpuNote: job.gpus ? (job.gpuVendor === 'amd' ? '--rocm binds the host\'s ROCm driver stack into the container.' : '--nv binds the host\'s NVIDIA driver libraries into the container.') : undefined,
-    execLine: shellJoin(execWords(job)),
+    execLine: execLine(job),
   });
   return { text, warnings };
 }

@@ -20,7 +20,7 @@ describe('sifpack sbatch (built CLI)', () => {
     expect(r.stderr).toContain('wrote train.sbatch');
     expect(r.code).toBe(0);
     const text = await fs.readFile(path.join(dir, 'train.sbatch'), 'utf8');
-    expect(text).toContain(`srun apptainer exec --cleanenv ${path.join(dir, 'train.sif')} python train.py 'data dir' --lr 0.1\n`);
+    expect(text).toContain(`srun bash -c "$per_task" sifpack-task apptainer exec --cleanenv \${tmp_bind[@]+"\${tmp_bind[@]}"} ${path.join(dir, 'train.sif')} python train.py 'data dir' --lr 0.1\n`);
     expect((await fs.stat(path.join(dir, 'train.sbatch'))).mode & 0o111).not.toBe(0);
   });
 
@@ -64,6 +64,7 @@ describe('sifpack sbatch (built CLI)', () => {
       '#SBATCH --mem=4G',
       '#SBATCH --cpus-per-task=2',
       '#SBATCH --array=0-3',
+      '#SBATCH --open-mode=append',
       '#SBATCH --mail-type=END,fail',
       '#SBATCH --mail-user=me@example.org',
     ]);

@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const DOUBLES = path.join(ROOT, 'test/doubles/bin');
 
 const DUMP = `import json, os, sys
-names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES", "SRUN_CPUS_PER_TASK", "SEED", "MSG", "HOST_SECRET", "PYTHONPATH")
+names = ("SLURM_PROCID", "SLURM_LOCALID", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TMPDIR", "SLURM_EXPORT_ENV", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "CUDA_VISIBLE_DEVICES", "SRUN_CPUS_PER_TASK", "SEED", "MSG", "HOST_SECRET", "PYTHONPATH")
 out = {"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in names}}
 with open("dump.json", "w", encoding="utf-8") as f:
     json.dump(out, f)
@@ -65,8 +65,10 @@ describe('a rendered job script run by real bash, with recording doubles of srun
   it('the Python process receives every hostile argument unchanged', async () => {
     const { dump, runtimeArgv, srunArgv } = await renderAndRun({}, HOSTILE, { SLURM_JOB_ID: '77' });
     expect(dump.argv).toEqual(HOSTILE);
-    expect(srunArgv).toEqual(['apptainer', 'exec', '--cleanenv', path.join(dir, 'image.sif'), 'python', 'dump.py', ...HOSTILE]);
-    expect(runtimeArgv).toEqual(srunArgv.slice(1));
+    // srun starts the per-task wrapper (bash -c "$per_task" sifpack-task), which execs apptainer.
+    expect(srunArgv.slice(0, 2)).toEqual(['bash', '-c']);
+    expect(srunArgv.slice(3)).toEqual(['sifpack-task', 'apptainer', 'exec', '--cleanenv', path.join(dir, 'image.sif'), 'python', 'dump.py', ...HOSTILE]);
+    expect(runtimeArgv).toEqual(srunArgv.slice(5));
   });
 
   it('hostile arguments survive binds, GPUs, modules and env alongside them', async () => {
@@ -78,7 +80,7 @@ describe('a rendered job script run by real bash, with recording doubles of srun
   it('--cleanenv keeps the host out, but SLURM_ARRAY_TASK_ID, the job ids, CPUs, GPUs and --env values get in', async () => {
     const slurm = { SLURM_JOB_ID: '78', SLURM_ARRAY_JOB_ID: '77', SLURM_ARRAY_TASK_ID: '7', SLURM_CPUS_PER_TASK: '4', CUDA_VISIBLE_DEVICES: '0,1' };
     const { dump } = await renderAndRun({ env: ['SEED=42', "MSG=it's $HOME; `id`\nand ünï"] }, [], slurm, '0-9');
-    expect(dump.env).toEqual({ ...slurm, SRUN_CPUS_PER_TASK: null, SEED: '42', MSG: "it's $HOME; `id`\nand ünï", HOST_SECRET: null, PYTHONPATH: null });
+    expect(dump.env).toMatchObject({ ...slurm, SRUN_CPUS_PER_TASK: null, SEED: '42', MSG: "it's $HOME; `id`\nand ünï", HOST_SECRET: null, PYTHONPATH: null });
   });
 
   it('--cpus-per-task is asked of srun again (SRUN_CPUS_PER_TASK), from the job or the rendered default', async () => {
@@ -112,7 +114,7 @@ describe('a rendered job script run by real bash, with recording doubles of srun
 
   it('singularity: SINGULARITYENV_ carries the task id and --env values; --rocm for AMD', async () => {
     const { dump, runtimeArgv, srunArgv } = await renderAndRun({ runtime: 'singularity', gpus: '1', gpuVendor: 'amd', env: ['SEED=9'] }, HOSTILE, { SLURM_ARRAY_TASK_ID: '7' }, '0-9');
-    expect(srunArgv[0]).toBe('singularity');
+    expect(srunArgv[4]).toBe('singularity');
     expect(runtimeArgv.slice(0, 3)).toEqual(['exec', '--cleanenv', '--rocm']);
     expect(dump.argv).toEqual(HOSTILE);
     expect(dump.env).toMatchObject({ SLURM_ARRAY_TASK_ID: '7', SEED: '9', HOST_SECRET: null });
@@ -122,5 +124,66 @@ describe('a rendered job script run by real bash, with recording doubles of srun
     const { dump, runtimeArgv } = await renderAndRun({ cleanenv: false }, [], {});
     expect(runtimeArgv).not.toContain('--cleanenv');
     expect(dump.env.HOST_SECRET).toBe('must-not-leak');
+  });
+
+  // Issue 11: what a real cluster does differently from a login shell.
+  it('SLURM_EXPORT_ENV=ALL is exported before srun (sbatch(1): job steps inherit nothing under --export=NONE otherwise)', async () => {
+    const { dump } = await renderAndRun({ cleanenv: false }, [], { SLURM_EXPORT_ENV: 'NONE' });
+    expect(dump.env.SLURM_EXPORT_ENV).toBe('ALL');
+  });
+
+  it('with no `module` function (a non-login batch shell), the site module init is sourced and its function used', async () => {
+    const init = path.join(dir, 'init');
+    await fs.mkdir(path.join(init, 'init'), { recursive: true });
+    await fs.writeFile(path.join(init, 'init/bash'), 'module() { { printf "from-init\\0"; printf "%s\\0" "$@"; printf "\\n"; } >> "$SIFPACK_RECORD/module.argv"; }\n');
+    await renderAndRun({ module: ['apptainer'] }, [], { MODULESHOME: init });
+    expect(await fs.readFile(path.join(dir, 'module.argv'), 'utf8')).toBe('from-init\0load\0apptainer\0\n');
+    // --module-init (a profile's) is tried first.
+    const site = path.join(dir, 'site-init.sh');
+    await fs.writeFile(site, 'module() { { printf "site\\0"; printf "%s\\0" "$@"; printf "\\n"; } >> "$SIFPACK_RECORD/module.argv"; }\n');
+    await renderAndRun({ module: ['x'], moduleInit: site }, [], { MODULESHOME: init });
+    expect(await fs.readFile(path.join(dir, 'module.argv'), 'utf8')).toBe('site\0load\0x\0\n');
+  });
+
+  it('an exported module function (a login shell) is used as it is: no init is sourced', async () => {
+    const init = path.join(dir, 'init2');
+    await fs.mkdir(path.join(init, 'init'), { recursive: true });
+    await fs.writeFile(path.join(init, 'init/bash'), 'echo sourced > "$SIFPACK_RECORD/init-sourced"\n');
+    await renderAndRun({ module: ['m'] }, [], { MODULESHOME: init, 'BASH_FUNC_module%%': '() { printf \'%s\\0\' "$@" >> "$SIFPACK_RECORD/module.argv"; printf \'\\n\' >> "$SIFPACK_RECORD/module.argv"; }' });
+    await expect(fs.access(path.join(dir, 'init-sourced'))).rejects.toThrow();
+    expect(await fs.readFile(path.join(dir, 'module.argv'), 'utf8')).toBe('load\0m\0\n');
+  });
+
+  it('OMP/MKL/OPENBLAS_NUM_THREADS follow SLURM_CPUS_PER_TASK in the container, unless the user set them', async () => {
+    const a = await renderAndRun({ cpusPerTask: '6' }, [], { SLURM_CPUS_PER_TASK: '6' });
+    expect(a.dump.env).toMatchObject({ OMP_NUM_THREADS: '6', MKL_NUM_THREADS: '6', OPENBLAS_NUM_THREADS: '6' });
+    const b = await renderAndRun({ cpusPerTask: '6', env: ['OMP_NUM_THREADS=1'] }, [], { SLURM_CPUS_PER_TASK: '6', MKL_NUM_THREADS: '2' });
+    expect(b.dump.env).toMatchObject({ OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '2', OPENBLAS_NUM_THREADS: '6' });
+    const c = await renderAndRun({}, [], {});
+    expect(c.dump.env).toMatchObject({ OMP_NUM_THREADS: null, MKL_NUM_THREADS: null, OPENBLAS_NUM_THREADS: null });
+  });
+
+  it('a $TMPDIR outside /tmp is bound and passed; one under /tmp is only passed', async () => {
+    // Like a node-local /local/job.N: outside /tmp, which apptainer binds anyway.
+    const local = await fs.mkdtemp('/var/tmp/sifpack-issue11-');
+    try {
+      const a = await renderAndRun({ bind: ['/scratch'] }, [], { TMPDIR: local });
+      expect(a.runtimeArgv.slice(0, 6)).toEqual(['exec', '--cleanenv', '-B', '/scratch', '-B', local]);
+      expect(a.dump.env.TMPDIR).toBe(local);
+    } finally {
+      await fs.rm(local, { recursive: true, force: true });
+    }
+    const b = await renderAndRun({}, [], { TMPDIR: '/tmp/job.1' });
+    expect(b.runtimeArgv).not.toContain('-B');
+    expect(b.dump.env.TMPDIR).toBe('/tmp/job.1');
+  });
+
+  it('per-task values come from the task srun starts, not from the batch step', async () => {
+    // The srun double runs one task; a per-task value set only in srun's task environment must reach Python.
+    const srunBin = path.join(dir, 'srun-task-bin');
+    await fs.mkdir(srunBin, { recursive: true });
+    await fs.writeFile(path.join(srunBin, 'srun'), '#!/usr/bin/env bash\nprintf "%s\\0" "$@" >"$SIFPACK_RECORD/srun.argv"\nSLURM_PROCID=1 SLURM_LOCALID=1 exec "$@"\n', { mode: 0o755 });
+    const { dump } = await renderAndRun({}, [], { SLURM_PROCID: '0', SLURM_LOCALID: '0', PATH: `${srunBin}:${extraBin}:${DOUBLES}:${process.env.PATH}` });
+    expect(dump.env).toMatchObject({ SLURM_PROCID: '1', SLURM_LOCALID: '1' });
   });
 });

@@ -147,6 +147,7 @@ describe('the job', () => {
       env: [],
       modules: [],
       cleanenv: true,
+      openMode: 'append',
     });
   });
   it('an array gets %x_%A_%a.out unless --output says otherwise', () => {

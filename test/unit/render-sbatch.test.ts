@@ -37,7 +37,7 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     const text = render(job);
     expect(text).toContain('#SBATCH --cpus-per-task=4\n');
     expect(text).toContain('export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-4}"\n');
-    expect(text).toContain('set +u\nmodule load apptainer/1.3.4\nset -u\n');
+    expect(text).toMatch(/\nset \+u\n(?:.*\n)*?module load apptainer\/1\.3\.4\nset -u\n/);
     expect(text).not.toMatch(/--nv|--rocm|--gres|--gpus/);
     await expectGolden('sbatch/cpu.sbatch', text);
   });
@@ -45,7 +45,7 @@ describe('golden job scripts (test/golden/sbatch)', () => {
   it('a GPU job on a --gres site with NVIDIA cards: --gres=gpu:N and --nv', async () => {
     const text = render(flagJob('train.py', ['--epochs', '10'], { image: 'train.sif', gpus: '2', gpuRequest: 'gres', gpuVendor: 'nvidia', cpusPerTask: '8', mem: '32G', time: '1-00:00:00', partition: 'gpu' }));
     expect(text).toContain('#SBATCH --gres=gpu:2\n');
-    expect(text).toContain('srun apptainer exec --cleanenv --nv /home/researcher/project/train.sif python train.py --epochs 10\n');
+    expect(text).toContain('srun bash -c "$per_task" sifpack-task apptainer exec --cleanenv --nv ${tmp_bind[@]+"${tmp_bind[@]}"} /home/researcher/project/train.sif python train.py --epochs 10\n');
     await expectGolden('sbatch/gpu-gres-nvidia.sbatch', text);
   });
 
@@ -53,8 +53,9 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     const job = await exampleJob('gpu-pytorch', 'train.py', [], { gpus: '8' }, 'amd-site');
     const text = render(job);
     expect(text).toContain('#SBATCH --gpus=8\n');
-    expect(text).toMatch(/srun singularity exec --cleanenv --rocm /);
+    expect(text).toMatch(/srun bash -c "\$per_task" sifpack-task singularity exec --cleanenv --rocm /);
     expect(text).toContain('export "SINGULARITYENV_$v=$val"');
+    expect(text).toContain('export "SINGULARITYENV_$v=${!v}"');
     expect(text).not.toContain('APPTAINERENV_');
     await expectGolden('sbatch/gpu-pytorch-amd.sbatch', text);
   });
@@ -83,7 +84,7 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     // $ and ` escaped for apptainer's own evaluation of APPTAINERENV_ values (containerEnvValue)
     expect(text).toContain("export APPTAINERENV_MSG='\\$HOME; \\`id\\` '\\''x'\\''\nnext'\n");
     expect(text).toContain("module load 'cuda 12'\nmodule load 'x;y'\n");
-    expect(text).toContain("srun apptainer exec --cleanenv -B '/scratch/my data:/data:ro' -B /tmp '/home/researcher/project/images/my image.sif' python 'my dir/it'\\''s train.py' plain 'two words' ");
+    expect(text).toContain('srun bash -c "$per_task" sifpack-task apptainer exec --cleanenv -B ' + "'/scratch/my data:/data:ro' -B /tmp ${tmp_bind[@]+\"${tmp_bind[@]}\"} '/home/researcher/project/images/my image.sif' python 'my dir/it'\\''s train.py' plain 'two words' ");
     await expectGolden('sbatch/hostile.sbatch', text);
   });
 });
@@ -97,7 +98,7 @@ describe('golden job scripts next to each example (examples/*/expected/job.sbatc
     const job = await exampleJob('gpu-pytorch', 'train.py', ['--epochs', '10', '--lr', '0.1'], {}, 'nvidia-site');
     const text = render(job);
     expect(text).toContain('#SBATCH --gres=gpu:1\n');
-    expect(text).toMatch(/srun apptainer exec --cleanenv --nv /);
+    expect(text).toMatch(/srun bash -c "\$per_task" sifpack-task apptainer exec --cleanenv --nv /);
     await expectGolden(path.join(ROOT, 'examples/gpu-pytorch/expected/job.sbatch'), text);
   });
   it('pip-heavy (env variables for the container, bind)', async () => {
@@ -138,7 +139,8 @@ describe('rendering', () => {
   it('--no-cleanenv: no --cleanenv, no Slurm pass-through loop, --env still set', () => {
     const text = render(flagJob('x.py', [], { image: 'x.sif', cleanenv: false, env: ['A=1'] }));
     expect(text).not.toContain('--cleanenv');
-    expect(text).not.toContain('for v in');
+    expect(text).not.toContain('for v in SLURM_JOB_ID');
+    expect(text).not.toContain('per_task');
     expect(text).toContain('export APPTAINERENV_A=1\n');
   });
 
