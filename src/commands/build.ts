@@ -18,6 +18,8 @@ import { Progress } from './progress.js';
 interface BuildFlags {
   lock?: string;
   fromPrefix?: string;
+  keepPrefixPath?: boolean;
+  allowLocal?: boolean;
   base?: string;
   baseImage?: string;
   defs?: string[];
@@ -45,7 +47,9 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env (no solve, no network)')
+    .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
+    .option('--allow-local', 'with --from-prefix: leave out (and list) editable installs, .pth entries outside the prefix, dangling symlinks and files you do not own, instead of failing')
     .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
     .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
     .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
@@ -102,14 +106,29 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     builder: flags.builder,
     fakeroot: flags.fakeroot,
     tmpdir: flags.tmpdir,
+    allowLocal: flags.allowLocal,
   });
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
+  if (!flags.fromPrefix && (flags.keepPrefixPath || flags.allowLocal)) throw new InputError('--keep-prefix-path and --allow-local go with --from-prefix', { hint: 'add --from-prefix PREFIX' });
+
   if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
-    : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
+    : await recipeFromInputs(
+        {
+          envFile: input,
+          ...(flags.lock ? { lock: flags.lock } : {}),
+          ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}),
+          ...(flags.keepPrefixPath ? { keepPrefixPath: true } : {}),
+          ...(ctx.env.HOME ? { home: ctx.env.HOME } : {}),
+          onWarn: (m) => log.warn(m),
+          defDir: ctx.cwd,
+          cwd: ctx.cwd,
+        },
+        settings,
+      );
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
   const progress = new Progress(ctx.stderr as never, !!quiet);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { checkPinned, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
+import { checkKeepPrefixPath, checkPrefix, resolveProblems } from '../env/prefix-check.js';
 import { InputError } from '../errors.js';
 import { type EnvironmentSpec, parseEnvironmentYaml } from '../model/environment.js';
 import { type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
@@ -13,6 +14,7 @@ import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import type { Rendered } from '../render/template.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { describeRelocation, writePrefixArchive } from '../workflows/build.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
@@ -22,6 +24,8 @@ interface DefFlags {
   base?: string;
   baseImage?: string;
   fromPrefix?: string;
+  keepPrefixPath?: boolean;
+  allowLocal?: boolean;
   format?: string;
   defs?: string[];
   output?: string;
@@ -46,7 +50,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--lock <FILE>', 'install this @EXPLICIT lock instead of solving (FILE.pip.txt beside it is used too)')
     .option('--base <PRESET>', 'base preset from defs/ (default: micromamba)')
     .option('--base-image <IMAGE>', "use this image instead of the preset's (a site mirror, a local image); must be pinned")
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path instead of solving')
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env, instead of solving (writes ENV-env.tar beside the def)')
+    .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
+    .option('--allow-local', 'with --from-prefix: leave out (and list) editable installs, .pth entries outside the prefix, dangling symlinks and files you do not own, instead of failing')
     .addOption(new Option('--format <FORMAT>', 'apptainer definition file or Dockerfile').choices(['apptainer', 'docker']))
     .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
     .option('-o, --output <FILE>', 'write here instead of stdout')
@@ -88,8 +94,22 @@ function defRelative(file: string, defDir: string): string {
 
 /** Everything `def` and `build` need: the recipe and the environment it came from. */
 export async function recipeFromInputs(
-  input: { envFile?: string; lock?: string; fromPrefix?: string; defDir: string; cwd: string },
-  settings: { base: string; baseImage?: string; defs: string[] },
+  input: {
+    envFile?: string;
+    lock?: string;
+    fromPrefix?: string;
+    /** --keep-prefix-path: the env stays at its host path (refused under apptainer's default mounts). */
+    keepPrefixPath?: boolean;
+    defDir: string;
+    cwd: string;
+    /** $HOME, for the --keep-prefix-path check. */
+    home?: string;
+    /** Whose files the prefix should hold (default: this process's user). */
+    uid?: number;
+    /** Told what --allow-local leaves out. */
+    onWarn?: (message: string) => void;
+  },
+  settings: { base: string; baseImage?: string; defs: string[]; allowLocal?: boolean },
 ): Promise<{ recipe: Recipe; spec: EnvironmentSpec }> {
   const preset = await loadPreset(settings.base, settings.defs);
   let spec: EnvironmentSpec;
@@ -101,7 +121,20 @@ export async function recipeFromInputs(
     const digest = createHash('sha256')
       .update(data.records.map((r) => `${r.name}-${r.version}-${r.build}#${r.md5 ?? r.sha256 ?? ''}`).sort().join('\n'))
       .digest('hex');
-    source = { kind: 'prefix', hostPath: data.prefix, recordsDigest: `sha256:${digest}` };
+    if (input.keepPrefixPath) checkKeepPrefixPath(data.prefix, { ...(input.home ? { home: input.home } : {}), cwd: input.cwd });
+    // Everything that would fail in the image, found before a byte is copied.
+    const check = await checkPrefix(data, { uid: input.uid ?? process.getuid?.() ?? 0 });
+    const { skip, skipped } = resolveProblems(check, input.fromPrefix, !!settings.allowLocal);
+    for (const p of skipped) input.onWarn?.(`left out of the image (--allow-local): ${p.path}: ${p.what}`);
+    source = {
+      kind: 'prefix',
+      hostPath: data.prefix,
+      recordsDigest: `sha256:${digest}`,
+      ...(input.keepPrefixPath ? { keepPath: true } : {}),
+      archive: defRelative(path.join(input.defDir, `${spec.name ?? 'env'}-env.tar`), input.defDir),
+      fileModes: [...check.fileModes].sort(([a], [b]) => (a < b ? -1 : 1)),
+      skip: [...skip].sort(),
+    };
   } else {
     const envPath = path.resolve(input.cwd, input.envFile ?? 'environment.yml');
     const envText = await readInput(envPath, 'ENV_FILE');
@@ -127,12 +160,21 @@ export async function recipeFromInputs(
 
 export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, { base: flags.base, baseImage: flags.baseImage, format: flags.format, defs: flags.defs });
+  const { settings } = await settingsFor(cmd, ctx, { base: flags.base, baseImage: flags.baseImage, format: flags.format, defs: flags.defs, allowLocal: flags.allowLocal });
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;
   const { recipe } = await recipeFromInputs(
-    { envFile, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir, cwd: ctx.cwd },
+    {
+      envFile,
+      ...(flags.lock ? { lock: flags.lock } : {}),
+      ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}),
+      ...(flags.keepPrefixPath ? { keepPrefixPath: true } : {}),
+      ...(ctx.env.HOME ? { home: ctx.env.HOME } : {}),
+      onWarn: (m) => log.warn(m),
+      defDir,
+      cwd: ctx.cwd,
+    },
     settings,
   );
   const rendered: Rendered =
@@ -140,6 +182,14 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
       ? renderDockerfile(recipe, { version: VERSION })
       : renderDef(recipe, { version: VERSION, defName: output ? path.basename(output) : `${recipe.envName}.def` });
   for (const w of rendered.warnings) log.warn(w);
+  if (recipe.source.kind === 'prefix' && settings.format === 'apptainer') {
+    // The def's %files names the prefix tarball: write it beside the def, relocated.
+    const archive = path.resolve(defDir, recipe.source.archive);
+    const t = await writePrefixArchive(recipe, archive, !!flags.force);
+    const d = describeRelocation(t);
+    log.info(`wrote ${displayPath(archive, ctx.cwd)}: ${d.info}`);
+    for (const w of d.warnings) log.warn(w);
+  }
   if (output) {
     await writeFileAtomic(output, rendered.text, { force: !!flags.force });
     log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);

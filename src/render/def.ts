@@ -12,7 +12,7 @@
  *   %labels     sifpack.env-hash sha256:…
  *   %help       the package list
  */
-import { IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
+import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -45,6 +45,21 @@ export function testCommand(recipe: Recipe): string | undefined {
   return `python -c ${shellQuote(parts.join('; '))}`;
 }
 
+/**
+ * --from-prefix: %files brings the prefix as one tarball (apptainer's %files
+ * runs `cp -fLr`, which would turn symlinks into copies, abort on a dangling
+ * one and keep 0750/0640 modes); tar unpacks it with its links, hard links
+ * and a+rX modes, owned by root (`--no-same-owner`).
+ */
+export function unpackPrefixLines(recipe: Recipe): string[] {
+  if (recipe.source.kind !== 'prefix') return [];
+  return [
+    shellJoin(['mkdir', '-p', recipe.envPrefix]),
+    shellJoin(['tar', '-xf', IMAGE_ENV_ARCHIVE, '-C', recipe.envPrefix, '--no-same-owner']),
+    shellJoin(['rm', '-f', IMAGE_ENV_ARCHIVE]),
+  ];
+}
+
 export function renderDef(recipe: Recipe, opts: { version: string; defName: string }): Rendered {
   const test = testCommand(recipe);
   const os = osInstallLine(recipe);
@@ -58,6 +73,9 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     files: recipe.files,
     osInstall: os ? [os] : [],
     prefixCopy: recipe.source.kind === 'prefix',
+    prefixHostPath: recipe.source.kind === 'prefix' ? recipe.source.hostPath : '',
+    prefixKept: recipe.source.kind === 'prefix' && !!recipe.source.keepPath,
+    unpackPrefix: unpackPrefixLines(recipe),
     envPrefix: recipe.envPrefix,
     envPrefixQuoted: shellQuote(recipe.envPrefix),
     installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),

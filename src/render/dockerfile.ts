@@ -13,7 +13,7 @@
  *
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
-import type { Recipe } from '../model/recipe.js';
+import { IMAGE_ENV_ARCHIVE, type Recipe } from '../model/recipe.js';
 import { osInstallLine, testCommand } from './def.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
@@ -27,9 +27,9 @@ function dockerString(value: string, keepPathVar = false): string {
 export function renderDockerfile(recipe: Recipe, opts: { version: string; contextPrefixDir?: string }): Rendered {
   const warnings: string[] = [];
   const copies = recipe.files.map((f) => {
-    // --from-prefix: the build context holds the prefix under a fixed name.
-    const src = recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${opts.contextPrefixDir ?? 'prefix'}/` : f.source;
-    return `[${JSON.stringify(src)}, ${JSON.stringify(recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${f.dest}/` : f.dest)}]`;
+    // --from-prefix: the build context holds the relocated prefix under a fixed name, not a tarball.
+    if (recipe.source.kind === 'prefix' && f.dest === IMAGE_ENV_ARCHIVE) return `[${JSON.stringify(`${opts.contextPrefixDir ?? 'prefix'}/`)}, ${JSON.stringify(`${recipe.envPrefix}/`)}]`;
+    return `[${JSON.stringify(f.source)}, ${JSON.stringify(f.dest)}]`;
   });
   const commands: string[] = ['set -eu'];
   const os = osInstallLine(recipe);
