@@ -10,8 +10,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# The real Apptainer is not a bookworm package: its own script, cached.
+install_apptainer() { bash "$(dirname "$0")/install-apptainer.sh" >/dev/null; }
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install.sh: all test packages present"
+  install_apptainer
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -22,4 +25,5 @@ echo "install.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_apptainer
 echo "install.sh: done"

@@ -169,4 +169,9 @@ say "registries up on 127.0.0.1:$PLAIN_PORT and :$AUTH_PORT (basic auth) ($(( $(
 for t in mksquashfs unsquashfs tar2sqfs siftool; do
   command -v "$t" >/dev/null || die "$t is not installed (run test/services/install.sh)"
 done
+# The real Apptainer (install-apptainer.sh, cached in $CACHE; not on PATH).
+APPTAINER=$(bash "$(dirname "$0")/install-apptainer.sh") || die "no real apptainer (run test/services/install.sh)"
+"$APPTAINER" version >/dev/null || die "$APPTAINER does not run"
+put SIFPACK_TEST_APPTAINER "$APPTAINER"
+say "apptainer $("$APPTAINER" version) at $APPTAINER"
 say "all services ready in $(( $(date +%s) - t0 ))s; settings in $ENVF"
