@@ -66,7 +66,7 @@ export interface PackReport {
   skipped: string[];
 }
 
-/** Files up to this size are read whole to be relocated; bigger ones are scanned first and streamed when clean. */
+/** Files up to this size are read whole (and relocated); bigger ones are scanned first and streamed when clean. */
 const IN_MEMORY = 64 * 2 ** 20;
 
 /** True when the file holds `needle`, read in chunks (a needle across two chunks is caught by the overlap). */
@@ -113,6 +113,12 @@ export function packContext(files: readonly ContextFile[], dirs: readonly Contex
 
     const addFile = async (host: string, name: string, rel: string, st: import('node:fs').Stats) => {
       const header = { name, mode: mode(st), mtime: st.mtime, ...owner };
+      // Small files are read whole: measured here, a per-file read stream piped into tar-stream
+      // spent ~7 ms per file waiting (bench/relocate.mjs), readFile ~1 ms.
+      if (!relocating && st.size <= IN_MEMORY) {
+        await addBuffer(name, await fs.readFile(host), header.mode, header);
+        return;
+      }
       if (relocating && (st.size <= IN_MEMORY || (await fileContains(host, needle)))) {
         if (/\.(dist|egg)-info\/RECORD$/.test(rel)) {
           records.push({ host, name, rel, header });
