@@ -41,8 +41,8 @@ export function register(program: Command, ctx: CliContext): void {
     .description(
       'Render the definition file that builds an image of a conda environment.\n\n' +
         'The image solves ENV_FILE (or installs the exact --lock, no solver) with the\n' +
-        "base preset's installer, or --from-prefix copies an installed env in at the\n" +
-        'path it has on the host (no solve, no network). The env is on PATH for exec,\n' +
+        "base preset's installer, or --from-prefix copies an installed env in, relocated\n" +
+        'to /opt/env like conda-pack does (no solve, no network). The env is on PATH for exec,\n' +
         'run and shell alike; PYTHONNOUSERSITE=1 keeps ~/.local out; %test imports the\n' +
         "env's packages; %labels carry the env and lock hashes.",
     )

@@ -135,7 +135,7 @@ async function readTar(stream: NodeJS.ReadableStream): Promise<Map<string, Entry
   const ex = tar.extract();
   ex.on('entry', (h, s, next) => {
     const chunks: Buffer[] = [];
-    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('data', (c: unknown) => chunks.push(c as Buffer));
     s.on('end', () => {
       out.set(h.name, { name: h.name, type: h.type!, mode: h.mode!, uid: h.uid!, gid: h.gid!, ...(h.uname ? { uname: h.uname } : {}), ...(h.linkname ? { linkname: h.linkname } : {}), data: Buffer.concat(chunks) });
       next();
