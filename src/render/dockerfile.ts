@@ -47,6 +47,9 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   warnings.push(
     "Dockerfile: conda activation hooks (etc/conda/activate.d) are sourced by the definition file's %environment, but ENV cannot run scripts; variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
   );
+  if (recipe.source.kind === 'prefix' && !recipe.source.keepPath) {
+    warnings.push(`Dockerfile: COPY expects the env under prefix/ in the build context already relocated to ${recipe.envPrefix}; \`sifpack build --from-prefix ... --builder docker\` packs that context (a plain copy of the env would keep its old paths)`);
+  }
   warnings.push('Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to /opt/sifpack');
 
   const text = renderTemplate('Dockerfile.mustache', {

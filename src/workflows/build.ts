@@ -251,7 +251,8 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   } else {
     const dockerRecipe = forDockerContext(recipe);
     const dockerfile = renderDockerfile(dockerRecipe, { version: req.sifpackVersion });
-    warnings.push(...dockerfile.warnings);
+    // The context packed here is the relocated one the COPY warning asks for.
+    warnings.push(...dockerfile.warnings.filter((w) => !w.startsWith('Dockerfile: COPY expects the env under prefix/')));
     const ctx = dockerContext(dockerRecipe, dockerfile.text);
     req.onInfo(`building ${tag} with the Docker engine`);
     let packError: unknown;
