@@ -41,10 +41,23 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (s) => void ctx.stderr.write(s),
     })
     .exitOverride();
+  // Options before the command name belong to sifpack, after it to the
+  // command: `sifpack sbatch -q normal` is sbatch's --qos, as in Slurm.
+  program.enablePositionalOptions();
   for (const c of COMMANDS) c.register(program, ctx);
-  // Subcommands inherit output and exit handling.
+  // Subcommands inherit output and exit handling, and take the global
+  // options after their name too (`sifpack build --quiet`), except a short
+  // flag the command uses for its own: where -q is sbatch's --qos, --quiet
+  // is -Q, as in Slurm's sbatch.
   for (const sub of program.commands) {
     sub.configureOutput({ writeOut: (s) => void ctx.stdout.write(s), writeErr: (s) => void ctx.stderr.write(s) }).exitOverride();
+    sub.optionsGroup('Global options:');
+    const taken = (short: string) => sub.options.some((o) => o.short === short);
+    for (const g of program.options.filter((o) => o.long !== '--version')) {
+      const rest = g.flags.replace(/^-\w, /, '');
+      const short = !g.short || !taken(g.short) ? g.short : g.long === '--quiet' && !taken('-Q') ? '-Q' : undefined;
+      sub.option(short ? `${short}, ${rest}` : rest, g.description);
+    }
   }
   program.addHelpText(
     'after',
@@ -52,7 +65,7 @@ export function buildProgram(ctx: CliContext): Command {
 Examples (the pipeline, one step at a time):
   sifpack export -n analysis --from-history -o environment.yml --lock environment.lock
   sifpack build environment.yml --lock environment.lock -o analysis.sif
-  sifpack sbatch analyze.py data.csv --image analysis.sif --time 30 --mem 4G -o analyze.sbatch
+  sifpack sbatch analyze.py data.csv --image analysis.sif --time 30 --mem 4G --script-out analyze.sbatch
   sifpack submit analyze.sbatch && sifpack status
   sifpack COMMAND --help      # every command's options and examples
 

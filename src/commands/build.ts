@@ -1,5 +1,5 @@
 /** `sifpack build`: build the image with apptainer, singularity or Docker; skip what is already built. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -10,32 +10,29 @@ import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
+/** The settings build takes; their flags, help and types come from the settings table. */
+const TAKES = ['base', 'base-image', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network', 'allow-local'] as const;
+
+/** build's own options, which are not settings. */
 interface BuildFlags {
   lock?: string;
   fromPrefix?: string;
   keepPrefixPath?: boolean;
-  allowLocal?: boolean;
-  base?: string;
-  baseImage?: string;
-  defs?: string[];
-  builder?: BuilderChoice;
   output?: string;
   tag?: string;
   dockerArchive?: string;
-  fakeroot?: boolean;
-  tmpdir?: string;
   force?: boolean;
   json?: boolean;
 }
 
-
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('build')
     .summary('build the image (apptainer, singularity or Docker); skips an identical one')
     .description(
@@ -45,21 +42,15 @@ export function register(program: Command, ctx: CliContext): void {
         'already carries this build\'s content hash (env or lock, preset, base image,\n' +
         'sifpack version) is not rebuilt: an unchanged rebuild takes about a second.',
     )
-    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml')
+    .argument('[ENV_FILE | DEF_FILE]', 'environment.yml (default), or a definition file you edited', 'environment.yml');
+  addSettings(cmd, TAKES);
+  cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env (no solve, no network)')
     .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
-    .option('--allow-local', 'with --from-prefix: leave out (and list) editable installs, .pth entries outside the prefix, dangling symlinks and files you do not own, instead of failing')
-    .option('--base <PRESET>', 'base preset (micromamba, miniforge, cuda, or one from --defs)')
-    .option('--base-image <IMAGE>', "use this pinned image instead of the preset's")
-    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
-    .addOption(new Option('--builder <WHICH>', 'what builds: auto tries apptainer, singularity, then Docker').choices(['auto', 'apptainer', 'singularity', 'docker']))
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
-    .option('--fakeroot', 'build with --fakeroot')
-    .option('--no-fakeroot', 'never pass --fakeroot')
-    .option('--tmpdir <DIR>', 'scratch space for the build (sets APPTAINER_TMPDIR)')
     .option('-f, --force', 'rebuild even if an identical image exists, and overwrite')
     .option('--json', 'print { image, sha256, hash, builder, cached, seconds }')
     .addHelpText(
@@ -71,10 +62,47 @@ Examples:
   sifpack build --from-prefix ~/miniforge3/envs/analysis --builder docker
   sifpack build train.yml --base cuda --tmpdir /scratch/$USER/tmp
   sifpack build my-edited.def -o custom.sif             # your own definition file, apptainer only
+  sifpack build analysis.sif environment.yml            # apptainer's order works too
 
 Ctrl-C stops the builder, removes temporary files and partial images, exit 130.`,
     )
-    .action(async (input: string, flags: BuildFlags, cmd: Command) => run(input, flags, cmd, ctx));
+    // apptainer's order (`build OUT.sif SOURCE`) arrives as two arguments: see buildArguments.
+    .allowExcessArguments(true)
+    .action(async (_input: string, flags: BuildFlags, cmd: Command) => {
+      const { input, output } = buildArguments(cmd.args, flags.output);
+      return run(input, { ...flags, ...(output !== undefined ? { output } : {}) }, cmd, ctx);
+    });
+}
+
+/**
+ * `build [ENV_FILE|DEF_FILE]`, and apptainer's `build IMAGE.sif SOURCE` too:
+ * people who know apptainer type the image first.
+ */
+export function buildArguments(args: readonly string[], output: string | undefined): { input: string; output?: string } {
+  const [first = 'environment.yml', second, ...more] = args;
+  if (second === undefined) {
+    if (first.endsWith('.sif')) {
+      throw new InputError(`${first} is an image: build reads an environment.yml or a definition file and writes the image`, { hint: `sifpack build environment.yml -o ${first}` });
+    }
+    return { input: first, ...(output !== undefined ? { output } : {}) };
+  }
+  if (more.length === 0 && first.endsWith('.sif')) {
+    if (output !== undefined && path.resolve(output) !== path.resolve(first)) {
+      throw new InputError(`two images to write: ${first} (apptainer's order) and -o ${output}`, { hint: `give one: sifpack build ${second} -o ${first}` });
+    }
+    return { input: second, output: first };
+  }
+  throw new InputError(`too many arguments: ${args.join(' ')}; build takes one ENV_FILE or DEF_FILE`, {
+    hint: first.endsWith('.sif') ? `sifpack build ${second} -o ${first}` : `sifpack build ${first}${second.endsWith('.sif') ? ` -o ${second}` : ''}`,
+  });
+}
+
+/** A Dockerfile (what `def --format docker` writes), by name or by its first instruction. */
+async function isDockerfile(file: string): Promise<boolean> {
+  if (/^(Dockerfile|Containerfile)(\..*)?$|\.(Dockerfile|Containerfile)$/i.test(path.basename(file))) return true;
+  const head = await fs.readFile(file, 'utf8').then((t) => t.slice(0, 4096), () => '');
+  const first = head.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  return !!first && /^(FROM|ARG)\s/i.test(first);
 }
 
 /** A Docker engine if one answers a ping within a few seconds. */
@@ -99,21 +127,18 @@ async function isDefFile(file: string): Promise<boolean> {
 export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const quiet = globalOptions(cmd).quiet;
   const log = new Log(ctx.stderr, quiet);
-  const { settings } = await settingsFor(cmd, ctx, {
-    base: flags.base,
-    baseImage: flags.baseImage,
-    defs: flags.defs,
-    builder: flags.builder,
-    fakeroot: flags.fakeroot,
-    tmpdir: flags.tmpdir,
-    allowLocal: flags.allowLocal,
-  });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const inputPath = path.resolve(ctx.cwd, input);
+  if (!flags.fromPrefix && (await isDockerfile(inputPath))) {
+    const dir = path.relative(ctx.cwd, path.dirname(inputPath)) || '.';
+    throw new InputError(`${input} is a Dockerfile: build reads an environment.yml or an apptainer definition file`, {
+      hint: `let sifpack run Docker and convert: sifpack build environment.yml --builder docker\nor build this Dockerfile yourself: docker build -t NAME:TAG -f ${input} ${dir} && sifpack convert NAME:TAG -o NAME.sif`,
+    });
+  }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
-  if (!flags.fromPrefix && (flags.keepPrefixPath || flags.allowLocal)) throw new InputError('--keep-prefix-path and --allow-local go with --from-prefix', { hint: 'add --from-prefix PREFIX' });
-
-  if (defMode && (flags.lock || flags.base || flags.baseImage)) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
+  if (!flags.fromPrefix && (flags.keepPrefixPath || settings.allowLocal)) throw new InputError('--keep-prefix-path and --allow-local go with --from-prefix', { hint: 'add --from-prefix PREFIX' });
+  if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image')) throw new InputError(`${input} is a definition file: --lock, --base and --base-image do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe } = defMode
     ? { recipe: undefined }
     : await recipeFromInputs(

@@ -3,7 +3,6 @@
  * directory and the process runner. Tests build one with recording doubles.
  */
 import type { Command } from 'commander';
-import { type ResolvedSettings, loadConfig, resolveSettings } from '../config/load.js';
 import type { ProcessRunner } from '../runtime/process.js';
 
 export interface Output {
@@ -33,21 +32,9 @@ export class Log {
 export function globalOptions(cmd: Command): { config?: string; profile?: string; quiet?: boolean } {
   let root = cmd;
   while (root.parent) root = root.parent;
-  return root.opts();
+  const own = cmd === root ? {} : cmd.opts();
+  const pick = (k: 'config' | 'profile' | 'quiet') => own[k] ?? root.opts()[k];
+  const out: { config?: string; profile?: string; quiet?: boolean } = {};
+  for (const k of ['config', 'profile', 'quiet'] as const) if (pick(k) !== undefined) out[k] = pick(k);
+  return out;
 }
-
-/** Resolves settings for a command from sifpack.yml, its profile, SIFPACK_* and the given flags. */
-export async function settingsFor(cmd: Command, ctx: CliContext, flags: Record<string, unknown>): Promise<ResolvedSettings> {
-  const g = globalOptions(cmd);
-  const config = await loadConfig(g.config, ctx.cwd);
-  return resolveSettings({
-    ...(config ? { config } : {}),
-    ...(g.profile !== undefined ? { profile: g.profile } : {}),
-    env: ctx.env,
-    flags,
-    cwd: ctx.cwd,
-  });
-}
-
-/** Commander's collector for repeatable options (`--bind A --bind B`). */
-export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

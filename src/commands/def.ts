@@ -1,5 +1,5 @@
 /** `sifpack def`: render the Apptainer definition file (or Dockerfile) for an environment. */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -17,25 +17,24 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { describeRelocation, writePrefixArchive } from '../workflows/build.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 
+/** The settings def takes; their flags, help and types come from the settings table. */
+const TAKES = ['base', 'base-image', 'format', 'defs', 'allow-local'] as const;
+
+/** def's own options, which are not settings. */
 interface DefFlags {
   lock?: string;
-  base?: string;
-  baseImage?: string;
   fromPrefix?: string;
   keepPrefixPath?: boolean;
-  allowLocal?: boolean;
-  format?: string;
-  defs?: string[];
   output?: string;
   force?: boolean;
   json?: boolean;
 }
 
-
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('def')
     .summary('render the Apptainer definition file (or Dockerfile) for an environment')
     .description(
@@ -46,15 +45,12 @@ export function register(program: Command, ctx: CliContext): void {
         'run and shell alike; PYTHONNOUSERSITE=1 keeps ~/.local out; %test imports the\n' +
         "env's packages; %labels carry the env and lock hashes.",
     )
-    .argument('[ENV_FILE]', 'environment.yml to build from', 'environment.yml')
+    .argument('[ENV_FILE]', 'environment.yml to build from', 'environment.yml');
+  addSettings(cmd, TAKES);
+  cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock instead of solving (FILE.pip.txt beside it is used too)')
-    .option('--base <PRESET>', 'base preset from defs/ (default: micromamba)')
-    .option('--base-image <IMAGE>', "use this image instead of the preset's (a site mirror, a local image); must be pinned")
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env, instead of solving (writes ENV-env.tar beside the def)')
     .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
-    .option('--allow-local', 'with --from-prefix: leave out (and list) editable installs, .pth entries outside the prefix, dangling symlinks and files you do not own, instead of failing')
-    .addOption(new Option('--format <FORMAT>', 'apptainer definition file or Dockerfile').choices(['apptainer', 'docker']))
-    .option('--defs <DIR>', 'extra directory of presets (repeatable)', collect)
     .option('-o, --output <FILE>', 'write here instead of stdout')
     .option('-f, --force', 'overwrite an existing output file')
     .option('--json', 'print one JSON result on stdout')
@@ -160,7 +156,7 @@ export async function recipeFromInputs(
 
 export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, { base: flags.base, baseImage: flags.baseImage, format: flags.format, defs: flags.defs, allowLocal: flags.allowLocal });
+  const { settings } = await settingsFor(cmd, ctx, TAKES);
   if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
   const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
   const defDir = output ? path.dirname(output) : ctx.cwd;

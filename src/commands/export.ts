@@ -1,29 +1,31 @@
 /** `sifpack export`: a conda environment to a portable environment.yml (and an exact lock). */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import path from 'node:path';
 import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
 import { InputError } from '../errors.js';
 import { refuseOverwrite, writeFilesAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 
+/** The settings export takes; their flags, help and types come from the settings table. */
+const TAKES = ['from-history', 'no-builds', 'allow-local', 'via'] as const;
+
+/** export's own options, which are not settings. */
 interface ExportFlags {
   name?: string;
   prefix?: string;
   output?: string;
+  file?: string;
   lock?: string;
-  fromHistory?: boolean;
-  builds?: boolean;
-  allowLocal?: boolean;
-  via?: string;
   setName?: string;
   force?: boolean;
   json?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('export')
     .summary('capture a conda environment as a portable environment.yml (+ exact lock)')
     .description(
@@ -32,23 +34,23 @@ export function register(program: Command, ctx: CliContext): void {
         'conda is needed; -n NAME is looked up where conda, mamba and micromamba keep\n' +
         'environments. The output never holds a prefix: line or channel credentials,\n' +
         'and pip-installed packages go into a nested pip: list.',
-    )
+    );
+  addSettings(cmd, TAKES);
+  cmd
     .option('-n, --name <NAME>', 'environment name (looked up in CONDA_ENVS_PATH, ~/.conda/environments.txt, ~/miniforge3/envs, ...)')
     .option('-p, --prefix <PREFIX>', 'environment path (the directory holding conda-meta/)')
     .option('-o, --output <FILE>', 'write environment.yml here instead of stdout')
-    .option('--from-history', 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster')
-    .option('--no-builds', 'leave build strings out (numpy=1.26.4 instead of numpy=1.26.4=py311h64a7726_0)')
+    .option('-f, --file <FILE>', "the same as -o, as in `conda env export -f`")
     .option('--lock <FILE>', 'also write an @EXPLICIT lock (exact URLs and md5s, no solver) and, with pip packages, FILE.pip.txt')
-    .option('--allow-local', 'leave out editable / local-path pip installs (listed in a comment) instead of failing')
-    .addOption(new Option('--via <HOW>', 'read the prefix directly, or ask a conda tool (default: prefix when readable)').choices(['auto', 'prefix', 'conda', 'mamba', 'micromamba']))
     .option('--set-name <NAME>', 'the name: written into environment.yml (default: the environment\'s own)')
-    .option('-f, --force', 'overwrite existing output files')
+    .option('--force', 'overwrite existing output files (-f is --file, as in conda)')
     .option('--json', 'print one JSON result on stdout')
     .addHelpText(
       'after',
       `
 Examples:
   sifpack export -n analysis -o environment.yml
+  sifpack export -n analysis -f environment.yml       # conda env export's -f works too
   sifpack export -p ~/miniforge3/envs/analysis --from-history -o environment.yml
   sifpack export -p ./env -o environment.yml --lock environment.lock
   sifpack export -n analysis --via micromamba        # through micromamba, to stdout
@@ -61,13 +63,12 @@ unknown env name, local pip installs without --allow-local).`,
 
 export async function run(flags: ExportFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, {
-    via: flags.via,
-    fromHistory: flags.fromHistory,
-    noBuilds: flags.builds === false ? true : undefined,
-    allowLocal: flags.allowLocal,
-  });
-  const output = flags.output ? path.resolve(ctx.cwd, flags.output) : undefined;
+  const { settings } = await settingsFor(cmd, ctx, TAKES);
+  if (flags.output && flags.file && path.resolve(ctx.cwd, flags.output) !== path.resolve(ctx.cwd, flags.file)) {
+    throw new InputError(`-o ${flags.output} and -f ${flags.file} name two output files`, { hint: '-f/--file is the same as -o/--output (conda\'s name for it): give one' });
+  }
+  const outArg = flags.output ?? flags.file;
+  const output = outArg ? path.resolve(ctx.cwd, outArg) : undefined;
   const lock = flags.lock ? path.resolve(ctx.cwd, flags.lock) : undefined;
   if (output && lock && output === lock) throw new InputError('-o and --lock name the same file', { hint: 'give the lock its own name, e.g. environment.lock' });
   // Refuse before any work, so a long export does not end in "exists".

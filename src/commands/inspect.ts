@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { labelsFromSquashfs } from '../runtime/image-labels.js';
-import { DATA_TYPE_NAMES, DataType, FS_TYPE_NAMES, HASH_TYPE_NAMES, PART_TYPE_NAMES, decodeSignatureExtra, uuidString } from '../sif/layout.js';
+import { DATA_TYPE_NAMES, DataType, FS_TYPE_NAMES, HASH_TYPE_NAMES, PART_TYPE_NAMES, decodeSignatureExtra, sifTime, uuidString } from '../sif/layout.js';
 import { findObject, partitionOf, readMetadataLabels, readObject, readSif, requirePrimaryPartition } from '../sif/reader.js';
 import type { CliContext } from './context.js';
 
@@ -58,7 +58,7 @@ export async function run(file: string, flags: { json?: boolean }, ctx: CliConte
   const report = {
     file: img.path,
     size: img.fileSize,
-    header: { arch: h.arch, id: uuidString(h.id), created: new Date(Number(h.createdAt) * 1000).toISOString(), modified: new Date(Number(h.modifiedAt) * 1000).toISOString(), descriptorsFree: Number(h.descriptorsFree), descriptorsTotal: Number(h.descriptorsTotal), dataOffset: Number(h.dataOffset), dataSize: Number(h.dataSize) },
+    header: { arch: h.arch, id: uuidString(h.id), created: sifTime(h.createdAt), modified: sifTime(h.modifiedAt), descriptorsFree: Number(h.descriptorsFree), descriptorsTotal: Number(h.descriptorsTotal), dataOffset: Number(h.dataOffset), dataSize: Number(h.dataSize) },
     objects,
     signed: objects.some((o) => o.signature),
     deffile,

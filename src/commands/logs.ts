@@ -7,8 +7,9 @@ import { InputError, RuntimeFailure } from '../errors.js';
 import { type JobInfo, isFinished } from '../model/job-state.js';
 import { expandOutputPattern } from '../model/sbatch-script.js';
 import { Ledger } from '../runtime/ledger.js';
-import { type CliContext, settingsFor } from './context.js';
-import { slurmFor } from './slurm-context.js';
+import type { CliContext } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 
 interface LogsFlags {
   task?: string;
@@ -17,7 +18,7 @@ interface LogsFlags {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('logs')
     .summary("print or follow a job's output file")
     .description(
@@ -25,7 +26,9 @@ export function register(program: Command, ctx: CliContext): void {
         'the controller knows the job, else from the run ledger (the script\'s --output\n' +
         'pattern and working directory). Array jobs need --task.',
     )
-    .argument('<JOBID>', 'the job id')
+    .argument('<JOBID>', 'the job id');
+  addSettings(cmd, SLURM_QUERY_COMMANDS);
+  cmd
     .option('--task <N>', 'the array task whose output to show')
     .option('-f, --follow', 'keep printing new output until the job finishes')
     .option('--interval <SECONDS>', 'seconds between checks with --follow', '1')
@@ -57,7 +60,7 @@ async function outputPath(id: string, task: string | undefined, jobs: JobInfo[] 
       return path.resolve(job.workDir ?? ctx.cwd, expandOutputPattern(job.stdout, { jobId: job.jobId, ...(job.arrayJobId ? { arrayJobId: job.arrayJobId } : {}), ...(job.arrayTaskId ? { arrayTaskId: job.arrayTaskId } : {}), ...(job.name ? { jobName: job.name } : {}), user: os.userInfo().username }));
     }
   }
-  const rec = (await new Ledger(ctx.cwd).runs()).find((r) => r.jobId === id);
+  const rec = (await new Ledger(ctx.cwd, (m) => ctx.stderr.write(`sifpack: warning: ${m}\n`)).runs()).find((r) => r.jobId === id);
   if (!rec) throw new InputError(`job ${id} is not known to Slurm or to .sifpack/runs.jsonl here`, { hint: 'run this in the directory you submitted from, or check the id' });
   const pattern = rec.output ?? (task !== undefined ? 'slurm-%A_%a.out' : 'slurm-%j.out');
   const name = path.basename(rec.sbatch).replace(/\.(sbatch|sh|slurm)$/, '');
@@ -69,7 +72,7 @@ export async function run(id: string, flags: LogsFlags, cmd: Command, ctx: CliCo
   if (flags.task !== undefined && !/^\d+$/.test(flags.task)) throw new InputError(`--task ${flags.task}: expected a task index like 7`);
   const interval = Number(flags.interval ?? '1');
   if (!Number.isFinite(interval) || interval <= 0) throw new InputError(`--interval ${flags.interval}: expected a number of seconds > 0`);
-  const { settings } = await settingsFor(cmd, ctx, {});
+  const { settings } = await settingsFor(cmd, ctx, SLURM_QUERY_COMMANDS);
   const slurm = slurmFor(settings, ctx);
   const jobs = await slurm.jobs(id);
   const file = await outputPath(id, flags.task, jobs, ctx);

@@ -2,41 +2,31 @@
 import { type Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { patternDirectory } from '../model/sbatch-script.js';
 import { buildJob } from '../model/slurm-job.js';
 import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
-import { type CliContext, Log, collect, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { adviseDoubleDash } from './script-args.js';
+import { addSettings, settingsFor } from './setting-options.js';
 
+/** The settings sbatch takes; their flags, help and types come from the settings table. */
+const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'mail-type', 'mail-user'] as const;
+const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'cleanenv'] as const;
+const TAKES = [...SLURM, ...CONTAINER] as const;
+
+/** sbatch's own options, which are not settings. */
 interface SbatchFlags {
-  image?: string;
-  jobName?: string;
-  time?: string;
-  mem?: string;
-  cpusPerTask?: string;
-  gpus?: string;
-  gpuRequest?: string;
-  gpuVendor?: string;
-  partition?: string;
-  account?: string;
-  qos?: string;
   array?: string;
-  output?: string;
-  chdir?: string;
-  bind?: string[];
-  env?: string[];
-  module?: string[];
-  runtime?: string;
-  cleanenv?: boolean;
-  file?: string;
+  scriptOut?: string;
   force?: boolean;
   json?: boolean;
 }
 
-
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('sbatch')
     .summary('write the Slurm job script that runs SCRIPT in the image')
     .description(
@@ -46,37 +36,29 @@ export function register(program: Command, ctx: CliContext): void {
         'newlines). Arguments that start with - go after `--`.',
     )
     .argument('<SCRIPT>', 'the Python script to run (a path as the job will see it)')
-    .argument('[ARGS...]', 'arguments for the script (put them after -- if they start with -)')
-    .option('--image <IMAGE.sif>', 'the image to run in')
-    .option('-J, --job-name <NAME>', 'job name (default: the script name)')
-    .option('-t, --time <LIMIT>', 'time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS')
-    .option('--mem <SIZE>', 'memory per node: 500M, 4G, ...')
-    .option('-c, --cpus-per-task <N>', 'CPUs per task')
-    .option('--gpus <N>', 'GPUs (adds --nv, or --rocm with gpu-vendor: amd)')
-    .addOption(new Option('--gpu-request <HOW>', 'how the site asks for GPUs').choices(['gres', 'gpus']))
-    .addOption(new Option('--gpu-vendor <VENDOR>', 'GPU vendor').choices(['nvidia', 'amd']))
-    .option('-p, --partition <NAME>', 'partition')
-    .option('-A, --account <NAME>', 'account to charge')
-    .option('--qos <NAME>', 'quality of service')
-    .option('-a, --array <SPEC>', 'job array: 0-99, 1,3,5, 0-99%10, 0-15:4')
-    .option('--output <PATTERN>', 'job output file (default %x_%j.out, arrays %x_%A_%a.out)')
-    .option('-D, --chdir <DIR>', 'working directory of the job')
-    .option('-B, --bind <SRC[:DST[:ro]]>', 'bind a host path into the container (repeatable)', collect)
-    .option('-e, --env <NAME=VALUE>', 'set a variable in the container (repeatable)', collect)
-    .option('-m, --module <NAME>', 'module to load first (repeatable)', collect)
-    .addOption(new Option('--runtime <NAME>', 'container runtime on the nodes').choices(['apptainer', 'singularity']))
-    .option('--no-cleanenv', "let the host's environment into the container")
-    .option('-o, --file <FILE>', 'write the job script here instead of stdout')
+    .argument('[ARGS...]', 'arguments for the script (put them after -- if they start with -)');
+  // Short flags here mean what they mean in Slurm's sbatch (-o is the job's
+  // output, -e its error file), so they are grouped apart from ours.
+  cmd.optionsGroup('Slurm options (as in sbatch):');
+  addSettings(cmd, SLURM);
+  cmd.option('-a, --array <SPEC>', 'job array: 0-99, 1,3,5, 0-99%10, 0-15:4');
+  cmd.optionsGroup('Container options:');
+  addSettings(cmd, CONTAINER);
+  cmd.optionsGroup('This command:');
+  adviseDoubleDash(cmd, 'the script');
+  cmd
+    .addHelpOption(new Option('-h, --help', 'display help for command'))
+    .option('--script-out <FILE>', 'write the job script here instead of stdout (-o is the job\'s output, as in sbatch)')
     .option('-f, --force', 'overwrite an existing file')
     .option('--json', 'print { "file": ..., "job": ... }')
     .addHelpText(
       'after',
       `
 Examples:
-  sifpack sbatch analyze.py measurements.csv --image analysis.sif --time 30 --mem 4G -o analyze.sbatch
-  sifpack sbatch train.py --image train.sif --gpus 1 --time 04:00:00 -o train.sbatch -- --epochs 10 --lr 0.1
-  sifpack sbatch sweep.py results --image sweep.sif --array 0-99%10 -o sweep.sbatch
-  sifpack --profile lumi sbatch train.py --image train.sif --gpus 8 -B /scratch -e SEED=42
+  sifpack sbatch analyze.py measurements.csv --image analysis.sif -t 30 --mem 4G --script-out analyze.sbatch
+  sifpack sbatch train.py --image train.sif --gpus 1 -t 04:00:00 -o logs/%x_%j.out --script-out train.sbatch -- --epochs 10 --lr 0.1
+  sifpack sbatch sweep.py results --image sweep.sif --array 0-99%10 --script-out sweep.sbatch
+  sifpack --profile lumi sbatch train.py --image train.sif --gpus 8 --bind /scratch --env SEED=42
 
 Inside the job the script sees SLURM_ARRAY_TASK_ID, SLURM_CPUS_PER_TASK, ... even
 with --cleanenv, and --env NAME=VALUE as NAME.`,
@@ -86,26 +68,7 @@ with --cleanenv, and --env NAME=VALUE as NAME.`,
 
 export async function run(script: string, args: string[], flags: SbatchFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings, sources } = await settingsFor(cmd, ctx, {
-    image: flags.image,
-    jobName: flags.jobName,
-    time: flags.time,
-    mem: flags.mem,
-    cpusPerTask: flags.cpusPerTask,
-    gpus: flags.gpus,
-    gpuRequest: flags.gpuRequest,
-    gpuVendor: flags.gpuVendor,
-    partition: flags.partition,
-    account: flags.account,
-    qos: flags.qos,
-    output: flags.output,
-    chdir: flags.chdir,
-    bind: flags.bind,
-    env: flags.env,
-    module: flags.module,
-    runtime: flags.runtime,
-    cleanenv: flags.cleanenv === false ? false : undefined,
-  });
+  const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   const job = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
@@ -113,7 +76,11 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);
   const rendered = renderSbatch(job, { version: VERSION });
   for (const w of rendered.warnings) log.warn(w);
-  const file = flags.file ? path.resolve(ctx.cwd, flags.file) : undefined;
+  for (const [flag, pattern] of [['--output', job.output], ['--error', job.error]] as const) {
+    const dir = pattern === undefined ? undefined : patternDirectory(pattern, runDir);
+    if (dir && !(await exists(dir))) log.warn(`${flag} ${pattern}: ${displayPath(dir, ctx.cwd)}/ does not exist; \`sifpack submit\` creates it (plain sbatch would fail the job without writing any output)`);
+  }
+  const file = flags.scriptOut ? path.resolve(ctx.cwd, flags.scriptOut) : undefined;
   if (file) {
     await writeFileAtomic(file, rendered.text, { force: !!flags.force, mode: 0o755 });
     log.info(`wrote ${displayPath(file, ctx.cwd)}; submit it with \`sifpack submit ${displayPath(file, ctx.cwd)}\``);

@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { type JobInfo, explainState, isFinished, phaseOf, summariseArray } from '../model/job-state.js';
 import { Ledger, type LedgerRun } from '../runtime/ledger.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
-import { slurmFor } from './slurm-context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
+import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 
 interface StatusFlags {
   json?: boolean;
@@ -25,7 +26,7 @@ export interface JobStatus {
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('status')
     .summary("jobs' states in plain words (exit code, out of memory, time limit, waiting on what)")
     .description(
@@ -35,7 +36,9 @@ export function register(program: Command, ctx: CliContext): void {
         '.sifpack/runs.jsonl that have not finished yet. Finished states are added to the\n' +
         'ledger as they are learnt.',
     )
-    .argument('[JOBID...]', 'job ids (default: unfinished jobs from the run ledger)')
+    .argument('[JOBID...]', 'job ids (default: unfinished jobs from the run ledger)');
+  addSettings(cmd, SLURM_QUERY_COMMANDS);
+  cmd
     .option('--json', 'print one JSON array of job states')
     .option('--watch', 'keep polling until every job has finished')
     .option('--interval <SECONDS>', 'seconds between polls with --watch', '10')
@@ -79,12 +82,12 @@ function isValidJobId(id: string): boolean {
 
 export async function run(ids: string[], flags: StatusFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, {});
+  const { settings } = await settingsFor(cmd, ctx, SLURM_QUERY_COMMANDS);
   for (const id of ids) if (!isValidJobId(id)) throw new InputError(`${JSON.stringify(id)} is not a job id`, { hint: 'job ids are numbers, e.g. 4242 (or 4242_3 for one array task)' });
   const interval = Number(flags.interval);
   if (!Number.isFinite(interval) || interval < 1) throw new InputError(`--interval ${flags.interval}: expected a number of seconds >= 1`);
   const slurm = slurmFor(settings, ctx);
-  const ledger = new Ledger(ctx.cwd);
+  const ledger = new Ledger(ctx.cwd, (m) => log.warn(m));
   const runs = await ledger.runs();
   const byId = new Map<string, LedgerRun>(runs.map((r) => [r.jobId, r]));
   const targets = ids.length > 0 ? ids : runs.filter((r) => !r.final).map((r) => r.jobId);

@@ -4,22 +4,27 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { readScriptFacts } from '../model/sbatch-script.js';
+import { patternDirectory, readScriptFacts } from '../model/sbatch-script.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
 import { checkDependency } from '../runtime/slurm.js';
+import { displayPath } from '../util/display-path.js';
 import { cachedSha256 } from '../util/hash-cache.js';
-import { type CliContext, Log, globalOptions, settingsFor } from './context.js';
+import { type CliContext, Log, globalOptions } from './context.js';
+import { addSettings, settingsFor } from './setting-options.js';
 import { slurmFor } from './slurm-context.js';
 
+/** The settings submit takes; their flags, help and types come from the settings table. */
+const TAKES = ['sbatch-path'] as const;
+
+/** submit's own options, which are not settings. */
 interface SubmitFlags {
   dependency?: string;
   json?: boolean;
-  sbatchPath?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('submit')
     .summary('submit a job script with sbatch and record it in .sifpack/runs.jsonl')
     .description(
@@ -28,9 +33,10 @@ export function register(program: Command, ctx: CliContext): void {
         'the image it runs and its sha256, and the env hash from the image labels, so\n' +
         'a result can be traced to the exact image and environment later.',
     )
-    .argument('<FILE>', 'the job script (from `sifpack sbatch`, or your own)')
+    .argument('<FILE>', 'the job script (from `sifpack sbatch`, or your own)');
+  addSettings(cmd, TAKES);
+  cmd
     .option('--dependency <DEP>', 'start only after other jobs, e.g. afterok:123 or afterok:123:124')
-    .option('--sbatch-path <CMD>', 'the sbatch command (for sites that wrap it)')
     .option('--json', 'print { "jobId": ..., "cluster": ... }')
     .addHelpText(
       'after',
@@ -45,14 +51,14 @@ Examples:
 
 export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: CliContext): Promise<void> {
   const log = new Log(ctx.stderr, globalOptions(cmd).quiet);
-  const { settings } = await settingsFor(cmd, ctx, { sbatchPath: flags.sbatchPath });
+  const { settings } = await settingsFor(cmd, ctx, TAKES);
   const script = path.resolve(ctx.cwd, file);
   let text: string;
   try {
     text = await fs.readFile(script, 'utf8');
   } catch (err) {
     throw new InputError(`${file}: cannot read the job script: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
-      hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif -o job.sbatch`',
+      hint: "write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`",
     });
   }
   const dependency = flags.dependency !== undefined ? checkDependency(flags.dependency) : undefined;
@@ -62,6 +68,17 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
   const imageThere = image ? await fs.stat(image).then((s) => s.isFile(), () => false) : false;
   if (image && !imageThere) log.warn(`the script runs ${image}, which does not exist (yet); the job will fail unless it appears before the job starts`);
 
+  // Slurm opens the output and error files before the script runs and does
+  // not create their directory: a job whose directory is missing fails with
+  // no output at all (JobLaunchFailure, checked with Slurm 22.05).
+  for (const key of ['output', 'error'] as const) {
+    const pattern = facts.directives[key];
+    const dir = pattern === undefined ? undefined : patternDirectory(pattern, workDir);
+    if (dir && !(await fs.stat(dir).then(() => true, () => false))) {
+      await fs.mkdir(dir, { recursive: true });
+      log.info(`created ${displayPath(dir, ctx.cwd)}/ for the job's --${key} ${pattern} (Slurm does not create it)`);
+    }
+  }
   const submitted = await slurmFor(settings, ctx).submit(script, { ...(dependency ? { dependency } : {}), cwd: ctx.cwd });
 
   // After sbatch accepted the job: record it. Hashing the image can take a

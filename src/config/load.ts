@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 import { SETTINGS, type SettingSpec, type Settings, camel, describeType, envName, settingSpec } from './settings.js';
@@ -127,12 +127,7 @@ function validateSettingsBlock(raw: unknown, where: string, baseDir: string, all
  * directory).
  */
 export function parseConfig(text: string, file: string, baseDir = path.dirname(path.resolve(file))): ConfigFile {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new InputError(`${file}: not valid YAML: ${e.message.split('\n')[0]}`, { hint: 'fix the YAML syntax at the line shown' });
-  }
-  const raw: unknown = doc.toJS();
+  const raw: unknown = parseYamlFile(text, file);
   const prefix = `${file}: `;
   const settings = validateSettingsBlock(raw, prefix, baseDir, true);
   const profiles: Record<string, Record<string, unknown>> = {};

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import type { Preset } from '../model/recipe.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
@@ -71,6 +71,9 @@ export function parsePreset(name: string, raw: unknown, file: string): Preset {
  * digest. `latest` makes today's image and next month's rebuild differ.
  */
 export function checkPinned(image: string, where: string): void {
+  if (!IMAGE_REFERENCE.test(image)) {
+    throw new InputError(`${where}: ${JSON.stringify(image)} is not a valid image reference`, { hint: 'e.g. mambaorg/micromamba:2.3.2-debian12-slim or registry.example.org:5000/team/base:1.0 (lower-case, no spaces)' });
+  }
   if (/@sha256:[0-9a-f]{64}$/.test(image)) return;
   const lastSlash = image.lastIndexOf('/');
   const colon = image.indexOf(':', lastSlash + 1);
@@ -79,6 +82,16 @@ export function checkPinned(image: string, where: string): void {
     throw new InputError(`${where}: "${image}" is not pinned`, { hint: 'name a version tag (mambaorg/micromamba:2.3.2-debian12-slim) or a digest (@sha256:...), never latest' });
   }
 }
+
+/**
+ * An image reference as Docker's distribution/reference grammar defines it:
+ * [host[:port]/]path[:tag][@digest], path components lower-case. Anything
+ * else (spaces, newlines, quotes) could never be pulled and would reach the
+ * def file's From: line and the Dockerfile's FROM.
+ */
+const HOST = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?';
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_REFERENCE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`);
 
 /** Every preset name available, user directories first (a user preset shadows a built-in one). */
 export async function listPresets(dirs: readonly string[]): Promise<{ name: string; file: string }[]> {
@@ -109,11 +122,6 @@ export async function loadPreset(name: string, dirs: readonly string[]): Promise
     });
   }
   const text = await fs.readFile(hit.file, 'utf8');
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (err) {
-    throw new InputError(`${hit.file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYamlFile(text, hit.file);
   return parsePreset(name, raw, hit.file);
 }

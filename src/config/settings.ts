@@ -1,8 +1,15 @@
 /**
- * Settings: one table says every setting's name, type, default and meaning.
- * The same name is the flag (`--cpus-per-task`), the sifpack.yml key
+ * Settings: one table says every setting's name, type, default, flag and
+ * meaning. The same name is the flag (`--cpus-per-task`), the sifpack.yml key
  * (`cpus-per-task:`) and the environment variable (`SIFPACK_CPUS_PER_TASK`),
- * so users learn one word per setting.
+ * so users learn one word per setting. A command lists the keys it takes
+ * (`src/commands/setting-options.ts`) and gets its options, help and typed
+ * values from here: adding a row and a key to a command's list is the whole
+ * change for a new flag, config key and variable.
+ *
+ * Short flags live here too, so every short flag is visible in one screen.
+ * In `sbatch` (and `run`) a short flag means what it means in Slurm's sbatch
+ * (test/unit/settings-drift.test.ts checks against the real `sbatch --help`).
  */
 
 export type SettingType =
@@ -20,97 +27,108 @@ export interface SettingSpec {
   key: string;
   type: SettingType;
   default?: unknown;
+  /** One letter: `-t` for `--time`. */
+  short?: string;
+  /** The value's name in help: `--time <LIMIT>`. Not for booleans. */
+  value?: string;
+  /** Help, README and error hints all show this text. */
   description: string;
+  /** For a boolean without a default (auto): help of its `--no-KEY` flag. */
+  offDescription?: string;
 }
 
 const str = { kind: 'string' } as const;
 const pth = { kind: 'path' } as const;
 const bool = { kind: 'bool' } as const;
 const list = { kind: 'list' } as const;
-const en = (...values: string[]) => ({ kind: 'enum', values }) as const;
+const en = <const V extends readonly string[]>(...values: V) => ({ kind: 'enum', values }) as const;
+const int = <const N extends number>(min: N) => ({ kind: 'int', min }) as const;
 
-export const SETTINGS: readonly SettingSpec[] = [
+const TABLE = [
   // export
-  { key: 'via', type: en('auto', 'prefix', 'conda', 'mamba', 'micromamba'), default: 'auto', description: 'how to read the environment: its prefix directly, or through a conda tool' },
-  { key: 'no-builds', type: bool, default: false, description: 'leave build strings out of exported specs' },
-  { key: 'from-history', type: bool, default: false, description: 'export only the specs the user asked for, pinned to the installed versions' },
-  { key: 'allow-local', type: bool, default: false, description: 'skip (and list) editable and local-path pip installs instead of failing' },
+  { key: 'via', type: en('auto', 'prefix', 'conda', 'mamba', 'micromamba'), default: 'auto', value: 'HOW', description: 'read the prefix directly, or ask a conda tool (auto: the prefix when readable)' },
+  { key: 'no-builds', type: bool, default: false, description: 'leave build strings out (numpy=1.26.4 instead of numpy=1.26.4=py311h64a7726_0)' },
+  { key: 'from-history', type: bool, default: false, description: 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster' },
+  { key: 'allow-local', type: bool, default: false, description: 'leave out editable / local-path pip installs (listed) instead of failing; with --from-prefix also .pth entries outside the prefix, dangling symlinks and files you do not own' },
   // def / build
-  { key: 'base', type: str, default: 'micromamba', description: 'base preset from defs/ (or a --defs directory)' },
-  { key: 'base-image', type: str, description: "override the preset's base image (a site mirror or a local image)" },
-  { key: 'defs', type: { kind: 'paths' }, default: [], description: 'extra directories of base presets' },
-  { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', description: 'definition file format' },
-  { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', description: 'what builds the image' },
-  { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)' },
-  { key: 'tmpdir', type: pth, description: 'scratch space for builds (APPTAINER_TMPDIR)' },
-  { key: 'docker-network', type: str, description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
+  { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, or one from --defs' },
+  { key: 'base-image', type: str, value: 'IMAGE', description: "use this image instead of the preset's (a site mirror, a local image); must be pinned" },
+  { key: 'defs', type: { kind: 'paths' }, default: [], value: 'DIR', description: 'extra directory of presets, one YAML file per preset' },
+  { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', value: 'FORMAT', description: 'apptainer definition file or Dockerfile' },
+  { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', value: 'WHICH', description: 'what builds: auto tries apptainer, singularity, then Docker' },
+  { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)', offDescription: 'never pass --fakeroot' },
+  { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR)' },
+  { key: 'docker-network', type: str, value: 'NAME', description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
   // sbatch
-  { key: 'image', type: pth, description: 'the .sif image jobs run in' },
-  { key: 'runtime', type: en('apptainer', 'singularity'), default: 'apptainer', description: 'container runtime on the compute nodes' },
-  { key: 'job-name', type: str, description: 'Slurm job name' },
-  { key: 'time', type: str, description: 'time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)' },
-  { key: 'mem', type: str, description: 'memory per node (e.g. 500M, 4G)' },
-  { key: 'cpus-per-task', type: { kind: 'int', min: 1 }, description: 'CPUs per task' },
-  { key: 'gpus', type: { kind: 'int', min: 0 }, description: 'GPUs per node' },
-  { key: 'gpu-request', type: en('gres', 'gpus'), default: 'gres', description: 'how the site wants GPUs asked for: --gres=gpu:N or --gpus=N' },
-  { key: 'gpu-vendor', type: en('nvidia', 'amd'), default: 'nvidia', description: 'GPU vendor: --nv (nvidia) or --rocm (amd)' },
-  { key: 'partition', type: str, description: 'Slurm partition' },
-  { key: 'account', type: str, description: 'Slurm account to charge' },
-  { key: 'qos', type: str, description: 'Slurm quality of service' },
-  { key: 'output', type: str, description: 'job output file pattern' },
-  { key: 'chdir', type: pth, description: 'working directory of the job' },
-  { key: 'bind', type: list, default: [], description: 'bind mounts SRC[:DST[:ro]] added to the container' },
-  { key: 'env', type: { kind: 'map' }, default: {}, description: 'environment variables K=V passed into the container' },
-  { key: 'module', type: list, default: [], description: 'modules to load before the container runs' },
-  { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)" },
+  { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in' },
+  { key: 'runtime', type: en('apptainer', 'singularity'), default: 'apptainer', value: 'NAME', description: 'container runtime on the compute nodes' },
+  { key: 'job-name', type: str, short: 'J', value: 'NAME', description: 'job name (default: the script name)' },
+  { key: 'time', type: str, short: 't', value: 'LIMIT', description: 'time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED' },
+  { key: 'mem', type: str, value: 'SIZE', description: 'memory per node: 500M, 4G, ...' },
+  { key: 'cpus-per-task', type: int(1), short: 'c', value: 'N', description: 'CPUs per task' },
+  { key: 'gpus', type: int(0), value: 'N', description: 'GPUs per node (adds --nv, or --rocm with gpu-vendor: amd)' },
+  { key: 'gpu-request', type: en('gres', 'gpus'), default: 'gres', value: 'HOW', description: 'how the site asks for GPUs: --gres=gpu:N or --gpus=N' },
+  { key: 'gpu-vendor', type: en('nvidia', 'amd'), default: 'nvidia', value: 'VENDOR', description: 'GPU vendor: --nv (nvidia) or --rocm (amd)' },
+  { key: 'partition', type: str, short: 'p', value: 'NAME', description: 'Slurm partition' },
+  { key: 'account', type: str, short: 'A', value: 'NAME', description: 'account to charge' },
+  { key: 'qos', type: str, short: 'q', value: 'NAME', description: 'quality of service' },
+  { key: 'reservation', type: str, value: 'NAME', description: 'run in this reservation' },
+  { key: 'constraint', type: str, short: 'C', value: 'LIST', description: 'node features the job needs, e.g. avx512 or "a100&ib"' },
+  { key: 'nodes', type: str, short: 'N', value: 'N[-MAX]', description: 'number of nodes' },
+  { key: 'ntasks', type: int(1), short: 'n', value: 'N', description: 'number of tasks (srun starts the script once per task)' },
+  { key: 'exclusive', type: bool, default: false, description: 'do not share the nodes with other jobs' },
+  { key: 'output', type: str, short: 'o', value: 'PATTERN', description: "the job's output file (default %x_%j.out, arrays %x_%A_%a.out); submit creates its directory" },
+  { key: 'error', type: str, short: 'e', value: 'PATTERN', description: "the job's error file (default: with the output)" },
+  { key: 'mail-type', type: str, value: 'TYPES', description: 'mail on these events: NONE, BEGIN, END, FAIL, REQUEUE, ALL, TIME_LIMIT, TIME_LIMIT_90, ... (comma-separated)' },
+  { key: 'mail-user', type: str, value: 'ADDRESS', description: 'who gets the mail (default: the submitting user)' },
+  { key: 'chdir', type: pth, short: 'D', value: 'DIR', description: 'working directory of the job' },
+  { key: 'bind', type: list, default: [], value: 'SRC[:DST[:ro]]', description: 'bind a host path into the container' },
+  { key: 'env', type: { kind: 'map' }, default: {}, value: 'NAME=VALUE', description: 'set a variable in the container' },
+  { key: 'module', type: list, default: [], value: 'NAME', description: 'module to load before the container runs' },
+  { key: 'cleanenv', type: bool, default: true, description: "start the container with a clean environment (the host's variables do not leak in)", offDescription: "let the host's environment into the container" },
   // slurm commands, for sites with wrappers
-  { key: 'sbatch-path', type: str, default: 'sbatch', description: 'the sbatch command' },
-  { key: 'sacct-path', type: str, default: 'sacct', description: 'the sacct command' },
-  { key: 'scontrol-path', type: str, default: 'scontrol', description: 'the scontrol command' },
-];
+  { key: 'sbatch-path', type: str, default: 'sbatch', value: 'CMD', description: 'the sbatch command (for sites that wrap it)' },
+  { key: 'sacct-path', type: str, default: 'sacct', value: 'CMD', description: 'the sacct command (for sites that wrap it)' },
+  { key: 'scontrol-path', type: str, default: 'scontrol', value: 'CMD', description: 'the scontrol command (for sites that wrap it)' },
+] as const satisfies readonly SettingSpec[];
 
-/** Resolved settings, camelCase, as commands use them. */
-export interface Settings {
-  via: 'auto' | 'prefix' | 'conda' | 'mamba' | 'micromamba';
-  noBuilds: boolean;
-  fromHistory: boolean;
-  allowLocal: boolean;
-  base: string;
-  baseImage?: string;
-  defs: string[];
-  format: 'apptainer' | 'docker';
-  builder: 'auto' | 'apptainer' | 'singularity' | 'docker';
-  fakeroot?: boolean;
-  tmpdir?: string;
-  dockerNetwork?: string;
-  image?: string;
-  runtime: 'apptainer' | 'singularity';
-  jobName?: string;
-  time?: string;
-  mem?: string;
-  cpusPerTask?: number;
-  gpus?: number;
-  gpuRequest: 'gres' | 'gpus';
-  gpuVendor: 'nvidia' | 'amd';
-  partition?: string;
-  account?: string;
-  qos?: string;
-  output?: string;
-  chdir?: string;
-  bind: string[];
-  env: Record<string, string>;
-  module: string[];
-  cleanenv: boolean;
-  sbatchPath: string;
-  sacctPath: string;
-  scontrolPath: string;
-}
+/** Every setting, in the table's order (help and README follow it). */
+export const SETTINGS: readonly SettingSpec[] = TABLE;
+
+/** A setting's name as the table spells it: `cpus-per-task`. */
+export type SettingName = (typeof TABLE)[number]['key'];
+
+/** `cpus-per-task` → `cpusPerTask`, at the type level. */
+export type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+
+type Row = (typeof TABLE)[number];
+type ValueOf<T> = T extends { kind: 'string' | 'path' }
+  ? string
+  : T extends { kind: 'bool' }
+    ? boolean
+    : T extends { kind: 'int' }
+      ? number
+      : T extends { kind: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : T extends { kind: 'list' | 'paths' }
+          ? string[]
+          : T extends { kind: 'map' }
+            ? Record<string, string>
+            : never;
+
+/**
+ * Resolved settings, camelCase, as commands use them; derived from the table
+ * (a setting with a default is always present, one without may be undefined).
+ */
+export type Settings = { [R in Row as R extends { default: unknown } ? Camel<R['key']> : never]: ValueOf<R['type']> } & {
+  [R in Row as R extends { default: unknown } ? never : Camel<R['key']>]?: ValueOf<R['type']>;
+};
 
 export type SettingKey = keyof Settings;
 
 /** `cpus-per-task` → `cpusPerTask` (the same rule commander uses for flags). */
-export function camel(key: string): string {
-  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+export function camel<S extends string>(key: S): Camel<S> {
+  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as Camel<S>;
 }
 
 /** `cpus-per-task` → `SIFPACK_CPUS_PER_TASK`. */

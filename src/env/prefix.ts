@@ -5,10 +5,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { type HistoryData, parseHistory } from './history.js';
 import { type PipPackage, findSitePackages, readPipPackages } from './site-packages.js';
+import { mapLimit } from '../util/map-limit.js';
 
 /** One installed conda package, as its conda-meta record says. */
 export interface CondaRecord {
@@ -89,12 +90,7 @@ async function readCondarcChannels(prefix: string): Promise<string[] | undefined
   const file = path.join(prefix, '.condarc');
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  let raw: unknown;
-  try {
-    raw = YAML.parse(text);
-  } catch (err) {
-    throw new InputError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = parseYamlFile(text, file);
   const ch = raw && typeof raw === 'object' ? (raw as { channels?: unknown }).channels : undefined;
   return Array.isArray(ch) ? ch.filter((c): c is string => typeof c === 'string') : undefined;
 }
@@ -122,8 +118,7 @@ export async function readPrefix(prefixArg: string): Promise<PrefixData> {
   } catch (err) {
     throw new InputError(`${meta}: cannot read: ${(err as Error).message}`);
   }
-  const parsed = await Promise.all(
-    names.map(async (n) => {
+  const parsed = await mapLimit(names, 64, async (n) => {
       const file = path.join(meta, n);
       let text: string;
       try {
@@ -132,8 +127,7 @@ export async function readPrefix(prefixArg: string): Promise<PrefixData> {
         throw new InputError(`${file}: cannot read conda record: ${(err as Error).message}`);
       }
       return parseRecord(text, file);
-    }),
-  );
+  });
   const owned = new Set(parsed.flatMap((p) => p.ownedMetadata));
 
   let history: HistoryData | undefined;

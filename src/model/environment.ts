@@ -14,8 +14,10 @@
  *     OMP_NUM_THREADS: "1"
  */
 import YAML from 'yaml';
+import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
+import { parseMatchSpec } from './match-spec.js';
 
 export interface EnvironmentSpec {
   name?: string;
@@ -47,11 +49,7 @@ function asStringList(value: unknown, where: string): string[] {
  * line is accepted and dropped: it is a path on somebody else's machine.
  */
 export function parseEnvironmentYaml(text: string, file: string): EnvironmentSpec {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new InputError(`${file}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-  }
-  const raw: unknown = doc.toJS() ?? {};
+  const raw: unknown = parseYamlFile(text, file) ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
     throw new InputError(`${file}: expected a mapping with name, channels, dependencies`);
   }
@@ -83,10 +81,42 @@ export function parseEnvironmentYaml(text: string, file: string): EnvironmentSpe
   const vars = r.variables ?? {};
   if (typeof vars !== 'object' || Array.isArray(vars) || vars === null) throw new InputError(`${file}: variables: expected a mapping`);
   for (const [k, v] of Object.entries(vars)) {
+    if (!ENV_VAR_NAME.test(k)) throw new InputError(`${file}: variables: ${JSON.stringify(k)} is not a valid environment variable name`, { hint: 'names are letters, digits and _, not starting with a digit (e.g. OMP_NUM_THREADS)' });
     if (v === null || typeof v === 'object') throw new InputError(`${file}: variables.${k}: expected a string`);
     spec.variables[k] = String(v);
   }
+  checkOneLine(spec, file);
   return spec;
+}
+
+/** What a shell (and so %environment, ENV, APPTAINERENV_*) accepts as a variable name. */
+export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** conda's own rule for env names (conda/base/context.py: validate_prefix_name). */
+const NAME_FORBIDDEN = /[/ :#]/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Every value of the spec is written into line-based files (the def file's
+ * %labels and %help, Dockerfile instructions, job scripts): a line break or
+ * other control character in one would start a new line there, so it is
+ * refused, naming the field.
+ */
+function checkOneLine(spec: EnvironmentSpec, file: string): void {
+  const refuse = (where: string, value: string) => {
+    throw new InputError(`${file}: ${where}: ${JSON.stringify(value)} contains a line break or control character`, { hint: 'each name, channel, package spec and variable must be one line of plain text' });
+  };
+  if (spec.name !== undefined) {
+    if (CONTROL.test(spec.name)) refuse('name', spec.name);
+    if (NAME_FORBIDDEN.test(spec.name)) throw new InputError(`${file}: name: ${JSON.stringify(spec.name)} is not a valid environment name`, { hint: "as in conda, an env name may not contain '/', ' ', ':' or '#'" });
+  }
+  spec.channels.forEach((c, i) => CONTROL.test(c) && refuse(`channels[${i}]`, c));
+  spec.dependencies.forEach((d, i) => {
+    if (CONTROL.test(d)) refuse(`dependencies: item ${i + 1}`, d);
+    if (!parseMatchSpec(d)) throw new InputError(`${file}: dependencies: item ${i + 1}, ${JSON.stringify(d)}, is not a conda package spec`, { hint: 'a spec is NAME, NAME=VERSION, NAME=VERSION=BUILD or CHANNEL::NAME..., e.g. numpy=1.26.4' });
+  });
+  spec.pip.forEach((d, i) => CONTROL.test(d) && refuse(`pip item ${i + 1}`, d));
+  for (const [k, v] of Object.entries(spec.variables)) if (CONTROL.test(v)) refuse(`variables.${k}`, v);
 }
 
 /** A YAML scalar, quoted only when YAML needs it. */

@@ -5,7 +5,9 @@
  * into it; nothing here touches the disk.
  */
 import { createHash } from 'node:crypto';
+import { checkPinned } from '../config/presets.js';
 import { InputError } from '../errors.js';
+import { stripCredentials } from './channel.js';
 import { type EnvironmentSpec, renderEnvironmentYaml } from './environment.js';
 import { guessedImport, importName } from './import-names.js';
 import { parseMatchSpec } from './match-spec.js';
@@ -166,8 +168,30 @@ export function buildHash(input: { labels: [string, string][]; preset: Preset; b
 }
 
 /** Builds the recipe. Throws InputError for inputs no image can be made from. */
+/**
+ * The env file and lock are copied into the image, and an image travels
+ * (registries, scp, other groups): a channel token or a user:password in a
+ * URL there would travel with it. Refused, naming the place but never the
+ * secret; `${VAR}` forms are not secrets and pass.
+ */
+function refusePlaintextSecrets(spec: EnvironmentSpec, source: Extract<RecipeSource, { kind: 'env-file' }>): void {
+  const places: string[] = [];
+  const urls = (text: string) => text.split(/\s+/).filter((w) => /^[a-z][a-z0-9+.-]*:\/\//i.test(w.replace(/^[^=]*=/, '')) || w.includes('/t/'));
+  spec.channels.forEach((c, i) => stripCredentials(c).hadCredentials && places.push(`channels[${i}]`));
+  spec.dependencies.forEach((d, i) => urls(d).some((u) => stripCredentials(u).hadCredentials) && places.push(`dependencies item ${i + 1}`));
+  spec.pip.forEach((line, i) => urls(line).some((u) => stripCredentials(u.replace(/^[^=]*=/, '')).hadCredentials) && places.push(`pip item ${i + 1}`));
+  for (const f of [source.lock, source.pipLock]) {
+    f?.text.split('\n').forEach((line, i) => urls(line).some((u) => stripCredentials(u.replace(/^[^=]*=/, '')).hadCredentials) && places.push(`${f.source} line ${i + 1}`));
+  }
+  if (places.length === 0) return;
+  throw new InputError(`${source.envFile.source}: a password or token is written in plain text (${places.join(', ')}); it would be copied into the image and travel wherever the image goes`, {
+    hint: 'write it as an environment variable instead, e.g. https://${CONDA_USER}:${CONDA_PASSWORD}@host/channel or /t/${CONDA_TOKEN}/ (conda and pip expand them); `sifpack export` writes files without credentials',
+  });
+}
+
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
+  if (input.baseImage) checkPinned(input.baseImage, '--base-image');
   const baseImage = input.baseImage ?? preset.image;
   const envName = spec.name ?? 'env';
   const labels: [string, string][] = [];
@@ -176,6 +200,7 @@ export function buildRecipe(input: RecipeInput): Recipe {
   let install: Recipe['install'] = { env: {}, steps: [] };
 
   if (source.kind === 'env-file') {
+    refusePlaintextSecrets(spec, source);
     envPrefix = preset.envPrefix;
     for (const f of [source.envFile, source.lock, source.pipLock]) if (f) files.push({ source: f.source, dest: `${IMAGE_SIFPACK_DIR}/${f.name}` });
     const env: Record<string, string> = {};

@@ -2,6 +2,7 @@
  * What submit and logs need to know from a job script, ours or hand-written:
  * its #SBATCH directives and the image its `apptainer|singularity exec` runs.
  */
+import path from 'node:path';
 
 export interface ScriptFacts {
   /** #SBATCH options by long name: { 'job-name': 'x', output: '%x_%j.out', ... }. */
@@ -60,4 +61,16 @@ export function expandOutputPattern(pattern: string, v: { jobId: string; arrayJo
         return whole;
     }
   });
+}
+
+/**
+ * The directory an --output/--error pattern writes into, absolute, when it
+ * can be known before the job runs (no % in the directory part); undefined
+ * for a file in the working directory itself. Slurm does not create it: a job
+ * whose output directory is missing fails without writing anything.
+ */
+export function patternDirectory(pattern: string, workDir: string): string | undefined {
+  const dir = path.dirname(pattern);
+  if (dir === '.' || dir.includes('%')) return undefined;
+  return path.resolve(workDir, dir);
 }

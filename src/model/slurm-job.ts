@@ -31,8 +31,16 @@ export interface SlurmJob {
   partition?: string;
   account?: string;
   qos?: string;
+  reservation?: string;
+  constraint?: string;
+  nodes?: string;
+  ntasks?: number;
+  exclusive: boolean;
   array?: string;
   output: string;
+  error?: string;
+  mailType?: string;
+  mailUser?: string;
   chdir?: string;
   binds: Bind[];
   env: [string, string][];
@@ -40,20 +48,56 @@ export interface SlurmJob {
   cleanenv: boolean;
 }
 
-const TIME_FORMS = 'MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 90, 01:30:00, 2-00)';
-const TIME = /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d{1,2}|\d+-\d{1,2}:\d{1,2}|\d+-\d{1,2}:\d{1,2}:\d{1,2})$/;
+const TIME_FORMS = 'MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 90, 01:30:00, 2-00), or UNLIMITED';
 
-/** Slurm's --time forms. */
+/**
+ * Slurm's --time, checked the way sbatch 22.05 checks it (time_str2secs and
+ * _is_valid_timespec in SchedMD/slurm src/common/parse_time.c): -1, INFINITE
+ * or UNLIMITED in any case; else only digits, at most one "-" and two ":",
+ * no "-" after a ":", and enough numbers around the separators. The value is
+ * passed on as typed, so sbatch reads what the user wrote.
+ */
 export function checkTime(value: string, where: string): string {
-  if (!TIME.test(value)) throw new InputError(`${where}: ${JSON.stringify(value)} is not a time limit`, { hint: `valid forms: ${TIME_FORMS}` });
+  const bad = (): never => {
+    throw new InputError(`${where}: ${JSON.stringify(value)} is not a time limit`, { hint: `valid forms: ${TIME_FORMS}` });
+  };
+  if (/^(-1|infinite|unlimited)$/i.test(value)) return value;
+  if (!/^[0-9:-]+$/.test(value)) bad();
+  const numbers = value.split(/[-:]/).filter(Boolean).length;
+  const dashes = value.split('-').length - 1;
+  const colons = value.split(':').length - 1;
+  if (numbers === 0 || dashes > 1 || colons > 2) bad();
+  if (dashes && value.indexOf(':') >= 0 && value.indexOf(':') < value.indexOf('-')) bad();
+  if (colons > 0 && numbers < colons + (dashes ? 2 : 1)) bad();
   return value;
 }
 
-/** Slurm's --mem: a whole number with an optional K, M, G or T suffix (M when none). */
+/**
+ * Slurm's --mem (str_to_mbytes): a whole number >= 0, then nothing (MB), K,
+ * M, G or T, each with an optional B, in any case; 4GB is 4G. Written back as
+ * NUMBER[K|M|G|T].
+ */
 export function checkMem(value: string, where: string): string {
-  const m = /^(\d+)([KMGTkmgt]?)$/.exec(value);
-  if (!m) throw new InputError(`${where}: ${JSON.stringify(value)} is not a memory size`, { hint: 'valid forms: a whole number with K, M, G or T, e.g. 500M, 4G, 1T (no suffix means megabytes)' });
-  return `${m[1]}${m[2]!.toUpperCase()}`;
+  const m = /^\s*([+-]?)(\d+)(?:([KMGT])B?)?$/i.exec(value);
+  if (!m || (m[1] === '-' && /[1-9]/.test(m[2]!))) {
+    throw new InputError(`${where}: ${JSON.stringify(value)} is not a memory size`, { hint: 'valid forms: a whole number with K, M, G or T (optionally KB ... TB), e.g. 500M, 4G, 4GB, 1T; no suffix means megabytes; 0 means all of a node' });
+  }
+  return `${BigInt(m[2]!)}${(m[3] ?? '').toUpperCase()}`;
+}
+
+const MAIL_TYPES = ['NONE', 'BEGIN', 'END', 'FAIL', 'REQUEUE', 'ALL', 'INVALID_DEPEND', 'STAGE_OUT', 'TIME_LIMIT', 'TIME_LIMIT_90', 'TIME_LIMIT_80', 'TIME_LIMIT_50', 'ARRAY_TASKS'];
+
+/** Slurm's --mail-type: event names, comma-separated, in any case. */
+export function checkMailType(value: string, where: string): string {
+  const unknown = value.split(',').filter((t) => !MAIL_TYPES.includes(t.toUpperCase()));
+  if (unknown.length > 0 || value === '') throw new InputError(`${where}: ${JSON.stringify(value)} is not a mail type list${unknown.length ? ` (${unknown.map((u) => JSON.stringify(u)).join(', ')} unknown)` : ''}`, { hint: `valid types: ${MAIL_TYPES.join(', ')}, comma-separated` });
+  return value;
+}
+
+/** Slurm's --nodes: a count, or MIN-MAX. */
+export function checkNodes(value: string, where: string): string {
+  if (!/^\d+(-\d+)?$/.test(value)) throw new InputError(`${where}: ${JSON.stringify(value)} is not a node count`, { hint: 'valid forms: 2, or 2-4 (at least 2, at most 4)' });
+  return value;
 }
 
 /** Slurm's --array: indexes, ranges, steps, joined by commas, with an optional %limit. */
@@ -108,8 +152,15 @@ function from(sources: Sources, key: keyof Settings, flag: string): string {
   return sources[key] ?? flag;
 }
 
+/** The settings a job is made of. */
+export type JobSettings = Pick<
+  Settings,
+  | 'image' | 'runtime' | 'jobName' | 'time' | 'mem' | 'cpusPerTask' | 'gpus' | 'gpuRequest' | 'gpuVendor' | 'partition' | 'account' | 'qos'
+  | 'reservation' | 'constraint' | 'nodes' | 'ntasks' | 'exclusive' | 'output' | 'error' | 'mailType' | 'mailUser' | 'chdir' | 'bind' | 'env' | 'module' | 'cleanenv'
+>;
+
 export interface JobInput {
-  settings: Settings;
+  settings: JobSettings;
   sources: Sources;
   script: string;
   args: string[];
@@ -124,9 +175,13 @@ export function buildJob(input: JobInput): SlurmJob {
   if (!input.script) throw new InputError('no script given', { hint: 'sifpack sbatch SCRIPT.py [ARGS...] --image IMAGE.sif' });
   const array = input.array !== undefined ? checkArray(input.array, '--array') : undefined;
   const jobName = checkDirective(s.jobName ?? path.basename(input.script).replace(/\.py$/, ''), s.jobName !== undefined ? from(sources, 'jobName', '--job-name') : 'the job name (from SCRIPT; set one with --job-name)');
-  const line = (key: 'output' | 'chdir' | 'partition' | 'account' | 'qos', flag: string): string | undefined =>
-    s[key] === undefined ? undefined : checkDirective(s[key]!, from(sources, key, flag));
-  const [output, chdir, partition, account, qos] = [line('output', '--output'), line('chdir', '--chdir'), line('partition', '--partition'), line('account', '--account'), line('qos', '--qos')];
+  type LineKey = 'output' | 'error' | 'chdir' | 'partition' | 'account' | 'qos' | 'reservation' | 'constraint' | 'mailUser' | 'mailType' | 'nodes';
+  const line = (key: LineKey, flag: string): string | undefined => (s[key] === undefined ? undefined : checkDirective(s[key]!, from(sources, key, flag)));
+  const [output, error, chdir, partition, account, qos, reservation, constraint, mailUser] = (
+    [['output', '--output'], ['error', '--error'], ['chdir', '--chdir'], ['partition', '--partition'], ['account', '--account'], ['qos', '--qos'], ['reservation', '--reservation'], ['constraint', '--constraint'], ['mailUser', '--mail-user']] as const
+  ).map(([k, f]) => line(k, f));
+  const mailType = s.mailType !== undefined ? checkMailType(s.mailType, from(sources, 'mailType', '--mail-type')) : undefined;
+  const nodes = s.nodes !== undefined ? checkNodes(s.nodes, from(sources, 'nodes', '--nodes')) : undefined;
   return {
     script: input.script,
     args: input.args,
@@ -142,8 +197,16 @@ export function buildJob(input: JobInput): SlurmJob {
     ...(partition ? { partition } : {}),
     ...(account ? { account } : {}),
     ...(qos ? { qos } : {}),
+    ...(reservation ? { reservation } : {}),
+    ...(constraint ? { constraint } : {}),
+    ...(nodes ? { nodes } : {}),
+    ...(s.ntasks !== undefined ? { ntasks: s.ntasks } : {}),
+    exclusive: s.exclusive,
     ...(array ? { array } : {}),
     output: output ?? (array ? '%x_%A_%a.out' : '%x_%j.out'),
+    ...(error ? { error } : {}),
+    ...(mailType ? { mailType } : {}),
+    ...(mailUser ? { mailUser } : {}),
     ...(chdir ? { chdir } : {}),
     binds: s.bind.map((b) => parseBind(b, from(sources, 'bind', '--bind'))),
     env: Object.entries(s.env),

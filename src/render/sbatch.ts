@@ -54,15 +54,23 @@ const opt = (name: string, value: string | number) => `--${name}=${sbatchValue(S
 /** The `#SBATCH` options, in a fixed order. */
 export function directives(job: SlurmJob): string[] {
   const out = [opt('job-name', job.jobName), opt('output', job.output)];
+  if (job.error) out.push(opt('error', job.error));
   if (job.chdir) out.push(opt('chdir', job.chdir));
   if (job.partition) out.push(opt('partition', job.partition));
   if (job.account) out.push(opt('account', job.account));
   if (job.qos) out.push(opt('qos', job.qos));
+  if (job.reservation) out.push(opt('reservation', job.reservation));
+  if (job.constraint) out.push(opt('constraint', job.constraint));
   if (job.time) out.push(opt('time', job.time));
+  if (job.nodes) out.push(opt('nodes', job.nodes));
+  if (job.ntasks !== undefined) out.push(opt('ntasks', job.ntasks));
+  if (job.exclusive) out.push('--exclusive');
   if (job.mem) out.push(opt('mem', job.mem));
   if (job.cpusPerTask) out.push(opt('cpus-per-task', job.cpusPerTask));
   if (job.gpus) out.push(job.gpuRequest === 'gpus' ? opt('gpus', job.gpus) : opt('gres', `gpu:${job.gpus}`));
   if (job.array) out.push(opt('array', job.array));
+  if (job.mailType) out.push(opt('mail-type', job.mailType));
+  if (job.mailUser) out.push(opt('mail-user', job.mailUser));
   return out;
 }
 

@@ -34,11 +34,11 @@ export async function readBuildStream(stream: Readable, onLine: (line: string) =
 
   const handle = (ev: BuildEvent) => {
     if (ev.error || ev.errorDetail) {
-      const message = (ev.errorDetail?.message ?? ev.error ?? 'unknown error').trim();
+      const message = String(ev.errorDetail?.message ?? ev.error ?? 'unknown error').trim();
       throw new RuntimeFailure(`docker build failed${step ? ` at ${step}` : ''}: ${message}`, { details: recent.slice(-8) });
     }
-    if (ev.aux?.ID) imageId = ev.aux.ID;
-    const text = ev.stream ?? (ev.status ? `${ev.status}${ev.progress ? ` ${ev.progress}` : ''}` : undefined);
+    if (typeof ev.aux?.ID === 'string') imageId = ev.aux.ID;
+    const text = typeof ev.stream === 'string' ? ev.stream : ev.status ? `${String(ev.status)}${ev.progress ? ` ${String(ev.progress)}` : ''}` : undefined;
     if (text === undefined) return;
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
@@ -53,23 +53,26 @@ export async function readBuildStream(stream: Readable, onLine: (line: string) =
     }
   };
 
+  const event = (line: string): BuildEvent => {
+    let ev: unknown;
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      throw new RuntimeFailure(`the Docker engine sent something that is not JSON: ${JSON.stringify(line.slice(0, 200))}`);
+    }
+    if (!ev || typeof ev !== 'object' || Array.isArray(ev)) throw new RuntimeFailure(`the Docker engine sent a line that is not a JSON object: ${JSON.stringify(line.slice(0, 200))}`);
+    return ev as BuildEvent;
+  };
   for await (const chunk of stream) {
     buf += chunk.toString();
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (!line) continue;
-      let ev: BuildEvent;
-      try {
-        ev = JSON.parse(line) as BuildEvent;
-      } catch {
-        throw new RuntimeFailure(`the Docker engine sent something that is not JSON: ${JSON.stringify(line.slice(0, 200))}`);
-      }
-      handle(ev);
+      if (line) handle(event(line));
     }
   }
-  if (buf.trim()) handle(JSON.parse(buf) as BuildEvent);
+  if (buf.trim()) handle(event(buf.trim()));
   if (!imageId) throw new RuntimeFailure(`docker build ended without producing an image${step ? ` (last step: ${step})` : ''}`, { details: recent.slice(-8) });
   return { imageId, log };
 }

@@ -3,6 +3,7 @@
  * Docker-compatible socket works too). One small interface, so workflows
  * take an engine as an argument and tests can pass the real one.
  */
+import os from 'node:os';
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { InputError, RuntimeFailure } from '../errors.js';
@@ -66,7 +67,9 @@ export class DockerodeEngine implements DockerEngine {
     let container: Docker.Container;
     try {
       // Never started: the entrypoint only has to be non-empty for create to accept it.
-      container = await this.docker.createContainer({ Image: ref, Entrypoint: ['/sifpack-export'], Cmd: [], NetworkDisabled: true, Labels: { 'sifpack.export': '1' }, HostConfig: { NetworkMode: 'none' } });
+      await this.removeStaleExports();
+      const Labels = { 'sifpack.export': '1', 'sifpack.pid': String(process.pid), 'sifpack.host': os.hostname() };
+      container = await this.docker.createContainer({ Image: ref, Entrypoint: ['/sifpack-export'], Cmd: [], NetworkDisabled: true, Labels, HostConfig: { NetworkMode: 'none' } });
     } catch (err) {
       throw engineError(err, `create a container from ${ref}`);
     }
@@ -79,6 +82,25 @@ export class DockerodeEngine implements DockerEngine {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await remove();
+    }
+  }
+
+  /**
+   * Export containers that a killed sifpack run on this host left behind (its
+   * PID is gone): removed, so SIGKILL during convert leaves no lasting debris.
+   */
+  private async removeStaleExports(): Promise<void> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: ['sifpack.export=1'] } }).catch(() => []);
+    for (const c of list) {
+      const pid = Number(c.Labels?.['sifpack.pid']);
+      if (c.Labels?.['sifpack.host'] !== os.hostname() || !Number.isInteger(pid) || pid === process.pid) continue;
+      let gone = false;
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        gone = (err as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+      if (gone) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
   }
 

@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RuntimeFailure } from '../errors.js';
+import { makeStateDir } from '../util/atomic-write.js';
 
 export const LEDGER_DIR = '.sifpack';
 export const LEDGER_FILE = 'runs.jsonl';
@@ -43,16 +44,17 @@ export interface LedgerRun extends SubmitEntry {
 
 export class Ledger {
   readonly file: string;
-  constructor(dir: string) {
+  /** `onProblem` hears about each line that was skipped, naming it. */
+  constructor(dir: string, private readonly onProblem: (message: string) => void = () => {}) {
     this.file = path.join(dir, LEDGER_DIR, LEDGER_FILE);
   }
 
   /** Appends one entry as one line. */
   async append(entry: LedgerEntry): Promise<void> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    await makeStateDir(path.dirname(this.file));
     let handle: fs.FileHandle | undefined;
     try {
-      handle = await fs.open(this.file, 'a+');
+      handle = await fs.open(this.file, 'a+', 0o644);
       const { size } = await handle.stat();
       let lead = '';
       if (size > 0) {
@@ -69,22 +71,30 @@ export class Ledger {
     }
   }
 
-  /** Every readable entry, in order; torn or foreign lines are skipped. */
+  /** Every readable entry, in order; torn, garbled or newer-format lines are skipped and reported. */
   async entries(): Promise<LedgerEntry[]> {
     const text = await fs.readFile(this.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return '';
       throw new RuntimeFailure(`cannot read the run ledger ${this.file}: ${err.message}`);
     });
     const out: LedgerEntry[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
+    const lines = text.split('\n');
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      const where = `${this.file} line ${i + 1}`;
+      let e: unknown;
       try {
-        const e = JSON.parse(line) as LedgerEntry;
-        if ((e.type === 'submit' || e.type === 'final') && typeof e.jobId === 'string') out.push(e);
+        e = JSON.parse(line);
       } catch {
-        /* a torn line: skip it */
+        const last = i === lines.length - 1 || (i === lines.length - 2 && lines[i + 1] === '');
+        this.onProblem(`${where}: ${last && !text.endsWith('\n') ? 'torn (an interrupted write)' : 'not a JSON record'}; skipped`);
+        return;
       }
-    }
+      const r = e as Partial<LedgerEntry> | null;
+      if (r && typeof r === 'object' && (r.type === 'submit' || r.type === 'final') && typeof r.jobId === 'string') out.push(r as LedgerEntry);
+      else if (r && typeof r === 'object' && typeof r.type === 'string') this.onProblem(`${where}: a '${r.type}' record, which this sifpack version does not know (written by a newer one?); skipped`);
+      else this.onProblem(`${where}: not a ledger record; skipped`);
+    });
     return out;
   }
 

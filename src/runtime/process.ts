@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { RuntimeFailure, ToolNotFoundError } from '../errors.js';
+import { RuntimeFailure, SifpackError, ToolNotFoundError } from '../errors.js';
 
 /** What a finished process gave back. */
 export interface ProcessResult {
@@ -117,7 +117,10 @@ export class NodeProcessRunner implements ProcessRunner {
       child.on('close', (code, sig) => {
         options.signal?.removeEventListener('abort', abort);
         if (killTimer) clearTimeout(killTimer);
-        if (stdinError) reject(stdinError);
+        // A child that failed (disk full, bad input) closes its stdin: the EPIPE
+        // that follows is a symptom, and the exit code and its lines say why.
+        const pipeBroke = (stdinError as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && code !== 0;
+        if (stdinError && !pipeBroke) reject(stdinError instanceof SifpackError ? stdinError : new RuntimeFailure(`the data streamed into ${path.basename(command)} broke off: ${stdinError.message}`, { cause: stdinError }));
         else resolve({ code: code ?? 128, signal: sig });
       });
     });

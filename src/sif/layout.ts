@@ -241,3 +241,9 @@ export function uuidString(id: Buffer): string {
   const h = id.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/** A SIF time (Unix seconds) as ISO 8601, or null when no date can hold it (a corrupt header). */
+export function sifTime(seconds: bigint): string | null {
+  const ms = Number(seconds) * 1000;
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : null;
+}

@@ -59,8 +59,11 @@ export async function readSif(file: string): Promise<SifImage> {
     for (let i = 0; i < total; i++) {
       const d = decodeDescriptor(table.subarray(i * DESCRIPTOR_SIZE, (i + 1) * DESCRIPTOR_SIZE));
       if (!d.used) continue;
+      if (d.offset < 0n || d.size < 0n) {
+        throw new InputError(`${file}: corrupt SIF: object ${d.id} (${d.name || 'unnamed'}) has offset ${d.offset} and size ${d.size}`);
+      }
       const end = d.offset + d.size;
-      if (d.offset < 0n || end > BigInt(size)) {
+      if (end > BigInt(size)) {
         throw new InputError(`${file}: truncated SIF: object ${d.id} (${d.name || 'unnamed'}) ends at byte ${end}, but the file has ${size}`);
       }
       descriptors.push(d);

@@ -11,7 +11,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { refuseOverwrite, sweepStaleTemps, tempPathFor, writeFailure } from '../util/atomic-write.js';
 import {
   DATA_OFFSET,
   DEFAULT_GROUP,
@@ -71,8 +71,11 @@ export class SifWriter {
   /** Starts a new image at `target` (written to a temp file beside it until finish()). */
   static async create(target: string, opts: SifWriterOptions = {}): Promise<SifWriter> {
     await refuseOverwrite(target, { force: !!opts.force });
+    await sweepStaleTemps(target);
     const w = new SifWriter(target, opts);
-    await fs.writeFile(w.tmp, Buffer.alloc(0), { flag: 'wx' });
+    await fs.writeFile(w.tmp, Buffer.alloc(0), { flag: 'wx' }).catch((err: unknown) => {
+      throw writeFailure(w.target, err);
+    });
     return w;
   }
 
@@ -96,7 +99,9 @@ export class SifWriter {
     source.on('data', (chunk: Buffer) => {
       size += BigInt(chunk.length);
     });
-    await pipeline(source, createWriteStream(this.tmp, { flags: 'r+', start: Number(offset) }));
+    await pipeline(source, createWriteStream(this.tmp, { flags: 'r+', start: Number(offset) })).catch((err: unknown) => {
+      throw (err as NodeJS.ErrnoException)?.code ? writeFailure(this.target, err) : err;
+    });
     this.partition = { size, arch: meta.arch, name: meta.name ?? 'rootfs.squashfs', fsType: meta.fsType ?? FsType.Squashfs };
     return size;
   }
@@ -112,6 +117,14 @@ export class SifWriter {
 
   /** Writes objects, descriptors and header, syncs, and renames the image into place. */
   async finish(): Promise<{ path: string; size: number }> {
+    try {
+      return await this.finishWrite();
+    } catch (err) {
+      throw (err as NodeJS.ErrnoException)?.code ? writeFailure(this.target, err) : err;
+    }
+  }
+
+  private async finishWrite(): Promise<{ path: string; size: number }> {
     const handle = await fs.open(this.tmp, 'r+');
     try {
       const descriptors: Descriptor[] = [];

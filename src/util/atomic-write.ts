@@ -12,10 +12,76 @@ export interface WriteOptions {
   forceFlag?: string;
 }
 
-/** A temp path in the same directory as `target`, so rename() is atomic. */
+/**
+ * A temp path in the same directory as `target`, so rename() is atomic:
+ * `.NAME.PID-RANDOM.tmp`. The PID lets a later run recognise the debris of a
+ * run that was killed (SIGKILL, power loss) and remove it.
+ */
 export function tempPathFor(target: string): string {
   const dir = path.dirname(target);
-  return path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  return path.join(dir, `.${path.basename(target)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, another user's
+  }
+}
+
+/**
+ * Removes temp files beside `target` that an earlier, killed sifpack run left
+ * (their PID is gone). Files of a run still going are left alone. Returns the
+ * names removed.
+ */
+export async function sweepStaleTemps(target: string): Promise<string[]> {
+  const dir = path.dirname(path.resolve(target));
+  const base = path.basename(target).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^\\.${base}\\.(\\d+)-[0-9a-f]{12}\\.tmp(?:\\.[a-z]+)*$`);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    await fs.rm(path.join(dir, n), { force: true, recursive: true }).catch(() => undefined);
+    removed.push(n);
+  }
+  return removed;
+}
+
+/**
+ * A file-system error while writing `target`, in words: disk full and quota
+ * name the directory, so the user knows where to make room.
+ */
+export function writeFailure(target: string, err: unknown): RuntimeFailure {
+  const e = err as NodeJS.ErrnoException;
+  const dir = path.dirname(path.resolve(target));
+  switch (e?.code) {
+    case 'ENOSPC':
+      return new RuntimeFailure(`no space left on ${dir} while writing ${target}`, { hint: 'free some space there, or write the output elsewhere', cause: err });
+    case 'EDQUOT':
+      return new RuntimeFailure(`disk quota exceeded on ${dir} while writing ${target}`, { hint: 'check your quota (e.g. `quota -s` or the site\'s tool), or write the output elsewhere', cause: err });
+    case 'EROFS':
+      return new RuntimeFailure(`${dir} is on a read-only file system: cannot write ${target}`, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return new RuntimeFailure(`permission denied writing ${target}`, { hint: `check that you may write to ${dir}`, cause: err });
+    default:
+      return new RuntimeFailure(`cannot write ${target}: ${e?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Creates a directory sifpack keeps state in (.sifpack/, build dirs), never
+ * group- or world-writable whatever the umask: a shared project directory must
+ * not let others rewrite the ledger or the cache.
+ */
+export async function makeStateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  const st = await fs.stat(dir);
+  if (st.mode & 0o022 && st.uid === process.getuid?.()) await fs.chmod(dir, st.mode & ~0o022 & 0o7777);
 }
 
 /** Fails with exit 2 when `target` exists and `force` is not set. */
@@ -37,6 +103,7 @@ export async function refuseOverwrite(target: string, opts: WriteOptions = {}): 
  */
 export async function writeFileAtomic(target: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
   await refuseOverwrite(target, opts);
+  await sweepStaleTemps(target);
   const tmp = tempPathFor(target);
   let handle: fs.FileHandle | undefined;
   try {
@@ -50,8 +117,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     await handle?.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });
     if (err instanceof InputError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntimeFailure(`cannot write ${target}: ${e.message}`, { cause: err });
+    throw writeFailure(target, err);
   }
 }
 
@@ -80,7 +146,6 @@ export async function writeFilesAtomic(
     for (const s of staged) await fs.rename(s.tmp, s.target);
   } catch (err) {
     await Promise.all(staged.map((s) => fs.rm(s.tmp, { force: true })));
-    const e = err as NodeJS.ErrnoException;
-    throw new RuntimeFailure(`cannot write ${staged.at(-1)?.target ?? 'output'}: ${e.message}`, { cause: err });
+    throw writeFailure(staged.at(-1)?.target ?? files[0]?.path ?? 'output', err);
   }
 }

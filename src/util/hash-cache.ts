@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { makeStateDir } from './atomic-write.js';
 import { sha256File } from './hash-file.js';
 
 interface Entry {
@@ -23,10 +24,10 @@ export async function cachedSha256(file: string, stateDir: string): Promise<stri
   if (hit && hit.size === st.size && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs) return hit.sha256;
   const sha256 = await sha256File(abs);
   cache[abs] = { size: st.size, ino: st.ino, mtimeMs: st.mtimeMs, sha256 };
-  await fs.mkdir(path.dirname(cacheFile), { recursive: true });
+  await makeStateDir(path.dirname(cacheFile));
   // Whole-file rewrite through a rename: a torn cache is just a cache miss.
   const tmp = `${cacheFile}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(cache));
+  await fs.writeFile(tmp, JSON.stringify(cache), { mode: 0o644 });
   await fs.rename(tmp, cacheFile);
   return sha256;
 }

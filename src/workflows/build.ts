@@ -16,7 +16,7 @@ import { imageLabels } from '../runtime/image-labels.js';
 import type { ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
-import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { convertImage } from './convert.js';
 
@@ -204,7 +204,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       if (!defFile && recipe) {
         // The def file goes where its %files paths were computed from, under .sifpack/.
         const dir = path.join(req.cwd, '.sifpack', 'build');
-        await fs.mkdir(dir, { recursive: true });
+        await makeStateDir(dir);
         defFile = path.join(dir, `${req.name}.def`);
         let defRecipe = forDefIn(recipe, req.cwd);
         if (recipe.source.kind === 'prefix') {
@@ -219,10 +219,10 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
           defRecipe = { ...defRecipe, files: defRecipe.files.map((f) => (f.dest === IMAGE_ENV_ARCHIVE ? { ...f, source: archive! } : f)) };
         }
         const { text } = renderDef(defRecipe, { version: req.sifpackVersion, defName: path.basename(defFile) });
-        await fs.writeFile(defFile, text);
+        await fs.writeFile(defFile, text, { mode: 0o644 });
       }
       const logFile = path.join(req.cwd, '.sifpack', 'build', `${path.basename(req.output)}.log`);
-      await fs.mkdir(path.dirname(logFile), { recursive: true });
+      await makeStateDir(path.dirname(logFile));
       const res = await buildWithApptainer(runner, {
         runtime: picked.runtime,
         defFile: defFile!,

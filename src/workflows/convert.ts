@@ -18,6 +18,7 @@ import { type TransformReport, transformRootfs } from '../runtime/rootfs-stream.
 import { ARCH_CODES, DataType } from '../sif/layout.js';
 import { type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
 import { SifWriter } from '../sif/writer.js';
+import { writeFailure } from '../util/atomic-write.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz';
 
@@ -123,6 +124,7 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
           res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', tmpSquash], common);
         }
         if (req.signal?.aborted) throw new SifpackError('conversion interrupted; no image written', EXIT.interrupted);
+        if (res.code !== 0 && lines.some((l) => /no space left on device/i.test(l))) throw writeFailure(writer.target, Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));
         if (res.code !== 0) throw new RuntimeFailure(`${squasher.name} failed (exit ${res.code})`, { details: lines.slice(-8) });
       },
       req.signal,

@@ -61,6 +61,21 @@ describe('sifpack export (built CLI)', () => {
     expect(await fs.readFile(f, 'utf8')).toContain('name: analysis');
   });
 
+  it("-f/--file is the output file, as in `conda env export -f`; --force has no short flag here", async () => {
+    const f = path.join(tmp, 'conda-habit.yml');
+    const r = await sifpack(['export', '-p', EXAMPLE_PREFIX, '-f', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(await fs.readFile(f, 'utf8')).toContain('name: analysis');
+    const again = await sifpack(['export', '-p', EXAMPLE_PREFIX, '--file', f]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`${f} already exists`);
+    expect((await sifpack(['export', '-p', EXAMPLE_PREFIX, '--file', f, '--force'])).code).toBe(0);
+    const two = await sifpack(['export', '-p', EXAMPLE_PREFIX, '-o', 'a.yml', '-f', 'b.yml'], { cwd: tmp });
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('-o a.yml and -f b.yml name two output files');
+  });
+
   it('a failed export writes nothing: no output, no lock, no temp files', async () => {
     const dir = path.join(tmp, 'fail');
     await fs.mkdir(dir);

@@ -149,7 +149,7 @@ describe('sifpack build with apptainer (recording double of apptainer 1.3.4)', (
     const calls = (await fs.readFile(path.join(dir, 'apptainer-build.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { args: string[]; cwd: string; env: Record<string, string> });
     expect(calls).toHaveLength(1);
     const def = path.join(d, '.sifpack', 'build', 'analysis.def');
-    expect(calls[0]!.args).toEqual(['build', expect.stringMatching(/\/\.analysis\.sif\.[0-9a-f]{12}\.tmp\.sif$/), def]);
+    expect(calls[0]!.args).toEqual(['build', expect.stringMatching(/\/\.analysis\.sif\.\d+-[0-9a-f]{12}\.tmp\.sif$/), def]);
     expect(calls[0]!.cwd).toBe(path.dirname(def));
     expect(calls[0]!.env.APPTAINER_TMPDIR).toBe(d);
     expect(await fs.readFile(def, 'utf8')).toContain(`    ${path.join(d, 'environment.yml')} /opt/sifpack/environment.yml\n`);

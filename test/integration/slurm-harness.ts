@@ -44,7 +44,7 @@ export async function makeProject(): Promise<Project> {
 
 /** Renders a job script with `sifpack sbatch` and returns its file name. */
 export async function writeJob(p: Project, file: string, args: string[]): Promise<string> {
-  const r = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--partition', service('SIFPACK_TEST_PARTITION'), '-o', file, ...args]);
+  const r = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--partition', service('SIFPACK_TEST_PARTITION'), '--script-out', file, ...args]);
   expect(r.stderr).not.toMatch(/error/);
   expect(r.code).toBe(0);
   return file;

@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 it('a job with --time=1 that sleeps past it: "hit its 00:01:00 time limit"', async () => {
-  await writeJob(p, 'slow.sbatch', ['--time', '1', '-e', 'SLEEP=600']);
+  await writeJob(p, 'slow.sbatch', ['--time', '1', '--env', 'SLEEP=600']);
   const id = await submit(p, 'slow.sbatch');
   const st = await waitFor(p, id, undefined, 150);
   expect(st.state).toBe('TIMEOUT');

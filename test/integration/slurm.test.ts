@@ -50,7 +50,7 @@ describe('real Slurm: submit, status, logs', () => {
     w.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify({ data: { attributes: { labels: { 'sifpack.env-hash': 'sha256:feedface' } } }, type: 'container' })), { name: 'inspect-metadata.json' });
     await w.writePartition(createReadStream(path.join(p.dir, 'root.sqfs')), { arch: 'amd64' });
     await w.finish();
-    const r = await p.cli(['sbatch', 'dump.py', '--image', 'labelled.sif', '-o', 'labelled.sbatch']);
+    const r = await p.cli(['sbatch', 'dump.py', '--image', 'labelled.sif', '--script-out', 'labelled.sbatch']);
     expect(r.code).toBe(0);
     const id = await submit(p, 'labelled.sbatch');
     const run = (await new Ledger(p.dir).runs()).find((x) => x.jobId === id)!;
@@ -86,7 +86,7 @@ describe('real Slurm: submit, status, logs', () => {
 
   it('an array where some tasks fail: "N completed, M failed: tasks ..."', async () => {
     await fs.writeFile(path.join(p.dir, 'fail-some.py'), 'import os, sys\nsys.exit(1 if os.environ["SLURM_ARRAY_TASK_ID"] in ("1", "3") else 0)\n');
-    const r = await p.cli(['sbatch', 'fail-some.py', '--image', 'analysis.sif', '--array', '0-4', '-o', 'fail-some.sbatch']);
+    const r = await p.cli(['sbatch', 'fail-some.py', '--image', 'analysis.sif', '--array', '0-4', '--script-out', 'fail-some.sbatch']);
     expect(r.code).toBe(0);
     const id = await submit(p, 'fail-some.sbatch');
     const st = await waitFor(p, id);
@@ -94,7 +94,7 @@ describe('real Slurm: submit, status, logs', () => {
   });
 
   it('a script that exits 3: status says so', async () => {
-    await writeJob(p, 'exit3.sbatch', ['-e', 'EXIT_WITH=3']);
+    await writeJob(p, 'exit3.sbatch', ['--env', 'EXIT_WITH=3']);
     const id = await submit(p, 'exit3.sbatch');
     const st = await waitFor(p, id);
     expect(st).toMatchObject({ state: 'FAILED', explanation: 'exited with code 3' });
@@ -103,7 +103,7 @@ describe('real Slurm: submit, status, logs', () => {
   });
 
   it('afterok: the second job starts only after the first succeeded', async () => {
-    await writeJob(p, 'first.sbatch', ['-e', 'SLEEP=3', '--job-name', 'first']);
+    await writeJob(p, 'first.sbatch', ['--env', 'SLEEP=3', '--job-name', 'first']);
     await writeJob(p, 'second.sbatch', ['--job-name', 'second']);
     const a = await submit(p, 'first.sbatch');
     const b = await submit(p, 'second.sbatch', ['--dependency', `afterok:${a}`]);
@@ -117,7 +117,7 @@ describe('real Slurm: submit, status, logs', () => {
   });
 
   it('afterok on a failed job: the second never runs, and status says why', async () => {
-    await writeJob(p, 'bad.sbatch', ['-e', 'EXIT_WITH=1', '--job-name', 'bad']);
+    await writeJob(p, 'bad.sbatch', ['--env', 'EXIT_WITH=1', '--job-name', 'bad']);
     await writeJob(p, 'never.sbatch', ['--job-name', 'never']);
     const a = await submit(p, 'bad.sbatch');
     const b = await submit(p, 'never.sbatch', ['--dependency', `afterok:${a}`]);
@@ -128,7 +128,7 @@ describe('real Slurm: submit, status, logs', () => {
   });
 
   it('arguments with spaces, quotes and $ arrive unchanged in sys.argv', async () => {
-    const r = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '-o', 'hostile.sbatch', '--', ...HOSTILE]);
+    const r = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--script-out', 'hostile.sbatch', '--', ...HOSTILE]);
     expect(r.code).toBe(0);
     const id = await submit(p, 'hostile.sbatch');
     await waitFor(p, id);
@@ -138,7 +138,7 @@ describe('real Slurm: submit, status, logs', () => {
   });
 
   it('logs -f follows the output until the job ends; status --watch returns once it finished', async () => {
-    await writeJob(p, 'follow.sbatch', ['-e', 'SLEEP=3', '--job-name', 'follow']);
+    await writeJob(p, 'follow.sbatch', ['--env', 'SLEEP=3', '--job-name', 'follow']);
     const id = await submit(p, 'follow.sbatch');
     const [logs, watch] = await Promise.all([p.cli(['logs', id, '-f', '--interval', '0.5']), p.cli(['status', id, '--watch', '--interval', '1'])]);
     expect(logs.code).toBe(0);
@@ -178,7 +178,7 @@ describe('real Slurm: bad input and faults', () => {
   });
 
   it('sbatch rejecting the script (a partition that does not exist): its message verbatim, exit 1, ledger unchanged', async () => {
-    const r0 = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--partition', 'nosuchpartition', '-o', 'badpart.sbatch']);
+    const r0 = await p.cli(['sbatch', 'dump.py', '--image', 'analysis.sif', '--partition', 'nosuchpartition', '--script-out', 'badpart.sbatch']);
     expect(r0.code).toBe(0);
     const before = (await new Ledger(p.dir).entries()).length;
     const r = await p.cli(['submit', 'badpart.sbatch']);

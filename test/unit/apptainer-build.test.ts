@@ -16,7 +16,7 @@ import { ROOT, tempDir } from '../helpers.js';
 const transcript = (f: string) => fs.readFile(path.join(ROOT, 'test/fixtures/apptainer-output', f), 'utf8');
 const APPTAINER: RuntimeInfo = { binary: '/usr/bin/apptainer', flavour: 'apptainer', version: '1.3.4' };
 /** The temp SIF apptainer is asked to write: beside the output, hidden, removed unless renamed. */
-const TMP_SIF = /\/\.analysis\.sif\.[0-9a-f]{12}\.tmp\.sif$/;
+const TMP_SIF = /\/\.analysis\.sif\.\d+-[0-9a-f]{12}\.tmp\.sif$/;
 
 let dir: string;
 beforeEach(async () => {

@@ -32,8 +32,9 @@ function job(flags: Record<string, unknown>, more: { script?: string; args?: str
 
 describe('--time', () => {
   const FORMS = 'valid forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS';
-  it.each(['90', '0', '30:00', '01:30:00', '100:00:00', '2-00', '2-12:30', '1-00:00:00'])('%s is valid', (t) => expect(checkTime(t, '--time')).toBe(t));
-  it.each(['1h', '1:2:3:4', '-1', 'abc', '2-', '', '1-2-3', ' 90', '01:30:00 '])('%j is refused, with the valid forms', (t) => {
+  // What sbatch 22.05 accepts and refuses (test/integration/sbatch-habits.test.ts asks the real one).
+  it.each(['90', '0', '30:00', '01:30:00', '100:00:00', '2-00', '2-12:30', '1-00:00:00', 'UNLIMITED', 'infinite', '-1', '2-', '1:999'])('%s is valid', (t) => expect(checkTime(t, '--time')).toBe(t));
+  it.each(['1h', '1:2:3:4', 'abc', '', '1-2-3', ' 90', '01:30:00 ', '1:', '1:1-1', 'inf', '+10'])('%j is refused, with the valid forms', (t) => {
     const e = inputError(() => checkTime(t, '--time'));
     expect(e.message).toBe(`--time: ${JSON.stringify(t)} is not a time limit`);
     expect(e.hint).toContain(FORMS);
@@ -41,8 +42,8 @@ describe('--time', () => {
 });
 
 describe('--mem', () => {
-  it.each([['500M', '500M'], ['4g', '4G'], ['1T', '1T'], ['2048', '2048'], ['512K', '512K']])('%s → %s', (m, out) => expect(checkMem(m, '--mem')).toBe(out));
-  it.each(['4GB', '1.5G', 'lots', '-1G', 'G', '4 G'])('%j is refused, with the valid forms', (m) => {
+  it.each([['500M', '500M'], ['4g', '4G'], ['1T', '1T'], ['2048', '2048'], ['512K', '512K'], ['4GB', '4G'], ['4gb', '4G'], ['0', '0'], ['4096', '4096'], ['+4G', '4G'], ['-0', '0'], ['4Mb', '4M']])('%s → %s', (m, out) => expect(checkMem(m, '--mem')).toBe(out));
+  it.each(['1.5G', 'lots', '-1G', 'G', '4 G', '1P', '4GiB', '4b', '4G '])('%j is refused, with the valid forms', (m) => {
     const e = inputError(() => checkMem(m, '--mem'));
     expect(text(e)).toMatch(/is not a memory size\nhint: valid forms: .*500M, 4G/);
   });
@@ -115,8 +116,8 @@ describe('where a bad value came from', () => {
     expect(inputError(() => job({}, { yml: 'time: "1h"\n' })).message).toBe('sifpack.yml: time: "1h" is not a time limit');
   });
   it('a profile', () => {
-    const e = inputError(() => job({}, { yml: 'profiles:\n  lumi:\n    mem: 4GB\n', profile: 'lumi' }));
-    expect(e.message).toBe('sifpack.yml: profiles.lumi.mem: "4GB" is not a memory size');
+    const e = inputError(() => job({}, { yml: 'profiles:\n  lumi:\n    mem: 4.5G\n', profile: 'lumi' }));
+    expect(e.message).toBe('sifpack.yml: profiles.lumi.mem: "4.5G" is not a memory size');
   });
   it('a profile bind', () => {
     expect(inputError(() => job({}, { yml: 'profiles:\n  c:\n    bind: [scratch]\n', profile: 'c' })).message).toMatch(/^sifpack\.yml: profiles\.c\.bind: "scratch" is not a bind/);
@@ -141,6 +142,7 @@ describe('the job', () => {
       gpuRequest: 'gres',
       gpuVendor: 'nvidia',
       output: '%x_%j.out',
+      exclusive: false,
       binds: [],
       env: [],
       modules: [],

@@ -46,6 +46,29 @@ describe('run ledger', () => {
     expect((await fs.readFile(l.file, 'utf8')).startsWith(first)).toBe(true);
   });
 
+  it('a torn last line, a line of garbage and a record from a newer version are each reported by line, and the next append still lands on its own line', async () => {
+    const heard: string[] = [];
+    const l = new Ledger(dir, (m) => heard.push(m));
+    await l.append(submit('1'));
+    await fs.appendFile(l.file, 'garbage that is not JSON\n{"type":"checkpoint","jobId":"1","v":9}\n[1,2]\n');
+    await l.append(submit('2'));
+    await fs.appendFile(l.file, '{"type":"final","jobId":"2","st');
+    expect((await l.runs()).map((r) => r.jobId)).toEqual(['1', '2']);
+    expect(heard).toEqual([
+      `${l.file} line 2: not a JSON record; skipped`,
+      `${l.file} line 3: a 'checkpoint' record, which this sifpack version does not know (written by a newer one?); skipped`,
+      `${l.file} line 4: not a ledger record; skipped`,
+      `${l.file} line 6: torn (an interrupted write); skipped`,
+    ]);
+    await l.append(submit('3'));
+    const lines = (await fs.readFile(l.file, 'utf8')).split('\n');
+    expect(lines.at(-2)).toBe(JSON.stringify(submit('3')));
+    heard.length = 0;
+    expect((await l.runs()).map((r) => r.jobId)).toEqual(['1', '2', '3']);
+    expect(heard).toHaveLength(4); // the torn line is now in the middle: reported as garbage
+    expect(heard[3]).toBe(`${l.file} line 6: not a JSON record; skipped`);
+  });
+
   it('no ledger yet reads as empty', async () => {
     expect(await new Ledger(path.join(dir, 'nothing-here')).runs()).toEqual([]);
   });
