@@ -17,6 +17,8 @@
  *   updated — NUL padding would corrupt the marshal stream.
  */
 
+import { stripCredentials } from './channel.js';
+
 /** Thrown when a binary file cannot take the new prefix. */
 export class PrefixTooLongError extends Error {}
 
@@ -237,4 +239,24 @@ function normalize(parts: string[]): string | undefined {
     } else out.push(p);
   }
   return out.join('/');
+}
+
+/** Files of a prefix that record channel URLs, which may carry a token or user:password. */
+export function recordsChannels(rel: string): boolean {
+  return /^conda-meta\/[^/]+\.json$/.test(rel) || rel === 'conda-meta/history' || rel === '.condarc';
+}
+
+/**
+ * Channel URLs with their credentials (`/t/TOKEN/`, `user:password@`) taken
+ * out, as export does: an image is shared, a token in it is a leaked token.
+ * Returns undefined when there was nothing to take out.
+ */
+export function scrubCredentials(data: Buffer): Buffer | undefined {
+  let changed = false;
+  const out = data.toString('utf8').replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (url) => {
+    const c = stripCredentials(url);
+    if (c.hadCredentials) changed = true;
+    return c.url;
+  });
+  return changed ? Buffer.from(out) : undefined;
 }

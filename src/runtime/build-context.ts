@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InputError } from '../errors.js';
-import { type FileMode, PrefixTooLongError, type RecordHash, type Relocated, imageMode, relocateContent, relocateLinkTarget, rewriteRecord } from '../model/relocation.js';
+import { type FileMode, PrefixTooLongError, type RecordHash, type Relocated, imageMode, recordsChannels, relocateContent, relocateLinkTarget, rewriteRecord, scrubCredentials } from '../model/relocation.js';
 
 export interface ContextFile {
   /** Path inside the context. */
@@ -55,9 +55,11 @@ export interface RelocationReport {
   dropped: string[];
   /** Files holding the old prefix that are neither text, ELF nor .pyc: shipped unchanged. */
   opaque: string[];
+  /** conda-meta records, history, .condarc whose channel URLs had credentials taken out. */
+  scrubbed: string[];
 }
 
-export const emptyRelocationReport = (): RelocationReport => ({ text: 0, binary: 0, pyc: 0, links: 0, records: 0, dropped: [], opaque: [] });
+export const emptyRelocationReport = (): RelocationReport => ({ text: 0, binary: 0, pyc: 0, links: 0, records: 0, dropped: [], opaque: [], scrubbed: [] });
 
 export interface PackReport {
   files: number;
@@ -115,6 +117,22 @@ export function packContext(files: readonly ContextFile[], dirs: readonly Contex
       const header = { name, mode: mode(st), mtime: st.mtime, ...owner };
       // Small files are read whole: measured here, a per-file read stream piped into tar-stream
       // spent ~7 ms per file waiting (bench/relocate.mjs), readFile ~1 ms.
+      if (t && recordsChannels(rel)) {
+        // conda's records, history and .condarc name channels, maybe with a token: never into an image.
+        let data: Buffer = await fs.readFile(host);
+        const clean = scrubCredentials(data);
+        if (clean) {
+          data = clean;
+          t.report.scrubbed.push(rel);
+        }
+        if (relocating) {
+          const out = relocateContent(rel, data, t.from, t.to, t.fileModes.get(rel));
+          if (out.kind === 'text') t.report.text++;
+          if (out.kind !== 'dropped') data = out.data;
+        }
+        await addBuffer(name, data, header.mode, header);
+        return;
+      }
       if (!relocating && st.size <= IN_MEMORY) {
         await addBuffer(name, await fs.readFile(host), header.mode, header);
         return;

@@ -119,6 +119,7 @@ export function describeRelocation(t: PrefixTransform): { info: string; warnings
   const warnings: string[] = [];
   const list = (xs: string[]) => xs.slice(0, 10).join(', ') + (xs.length > 10 ? `, … (${xs.length} in all)` : '');
   if (r.opaque.length) warnings.push(`${r.opaque.length} file(s) hold the old prefix ${t.from} but are neither text, ELF nor .pyc, so they were copied unchanged: ${list(r.opaque)}`);
+  if (r.scrubbed.length) warnings.push(`channel credentials (tokens, user:password) were taken out of ${list(r.scrubbed)} in the image; the env on disk keeps them`);
   if (r.dropped.length) warnings.push(`${r.dropped.length} .pyc file(s) could not be rewritten and were left out (Python compiles their sources at import): ${list(r.dropped)}`);
   const info =
     t.from === t.to

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PrefixTooLongError, imageMode, relocateContent, relocateLinkTarget, replaceBinary, replaceText, rewritePyc, rewriteRecord } from '../../src/model/relocation.js';
+import { PrefixTooLongError, imageMode, recordsChannels, scrubCredentials, relocateContent, relocateLinkTarget, replaceBinary, replaceText, rewritePyc, rewriteRecord } from '../../src/model/relocation.js';
 import { emptyRelocationReport, packContext, type PrefixTransform } from '../../src/runtime/build-context.js';
 import { tempDir } from '../helpers.js';
 
@@ -68,6 +68,14 @@ describe('byte rules', () => {
     expect(relocateLinkTarget(`${OLD}2/bin/x`, OLD, NEW)).toBe(`${OLD}2/bin/x`);
     expect(relocateLinkTarget('python3.11', OLD, NEW)).toBe('python3.11');
     expect(relocateLinkTarget('/usr/lib/x', OLD, NEW)).toBe('/usr/lib/x');
+  });
+
+  it('channel credentials in conda-meta, history and .condarc are taken out; ${VAR} tokens stay', () => {
+    expect(recordsChannels('conda-meta/x-1-0.json') && recordsChannels('conda-meta/history') && recordsChannels('.condarc')).toBe(true);
+    expect(recordsChannels('lib/x.json')).toBe(false);
+    const rec = B('{"url": "https://lab:pw1@conda.example.org/t/tok123/cf/linux-64/x.conda", "channel": "https://conda.example.org/t/${TOKEN}/cf"}');
+    expect(scrubCredentials(rec)!.toString()).toBe('{"url": "https://conda.example.org/cf/linux-64/x.conda", "channel": "https://conda.example.org/t/${TOKEN}/cf"}');
+    expect(scrubCredentials(B('channels: [conda-forge]'))).toBeUndefined();
   });
 
   it('pip RECORD: hash and size of changed files updated, others and the RECORD line itself kept', () => {
@@ -213,7 +221,7 @@ describe('the packer relocates a prefix made under umask 027, never touching it'
       expect(x.data.indexOf(B(prefix)), x.name).toBe(-1);
       expect(x.linkname ?? '', x.name).not.toContain(prefix);
     }
-    expect(t.report).toMatchObject({ text: 3, binary: 1, pyc: 0, links: 1, records: 1, dropped: [], opaque: [] });
+    expect(t.report).toMatchObject({ text: 3, binary: 1, pyc: 0, links: 1, records: 1, dropped: [], opaque: [], scrubbed: [] });
     expect(listing(prefix)).toBe(before);
   });
 
