@@ -13,14 +13,17 @@ import * as defCommand from './commands/def.js';
 import * as exportCommand from './commands/export.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as logsCommand from './commands/logs.js';
+import * as migrateCommand from './commands/migrate.js';
 import * as sbatchCommand from './commands/sbatch.js';
+import * as signCommand from './commands/sign.js';
 import * as statusCommand from './commands/status.js';
 import * as submitCommand from './commands/submit.js';
+import * as verifyCommand from './commands/verify.js';
 import { EXIT, SifpackError, formatError } from './errors.js';
 import { NodeProcessRunner } from './runtime/process.js';
 import { VERSION } from './util/package-root.js';
 
-const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, sbatchCommand, submitCommand, statusCommand, logsCommand];
+const COMMANDS = [exportCommand, defCommand, buildCommand, convertCommand, inspectCommand, signCommand, verifyCommand, sbatchCommand, submitCommand, statusCommand, logsCommand, migrateCommand];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('sifpack');

@@ -10,8 +10,10 @@ import { formatBytes } from '../runtime/scratch.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type BuilderChoice, buildImage } from '../workflows/build.js';
+import { cachedSha256 } from '../util/hash-cache.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
+import { signBuiltImage, signingKeyForFlags } from './signing-keys.js';
 import { recipeFromInputs } from './def.js';
 import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
@@ -29,6 +31,9 @@ interface BuildFlags {
   dockerArchive?: string;
   force?: boolean;
   json?: boolean;
+  sign?: boolean;
+  key?: string;
+  passphraseStdin?: boolean;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -52,6 +57,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
     .option('-f, --force', 'rebuild even if an identical image exists, and overwrite')
+    .option('--sign', 'sign the image when it is written (as `sifpack sign`; needs --key)')
+    .option('--key <FILE>', 'with --sign: PEM private key or armored OpenPGP secret key')
+    .option('--passphrase-stdin', 'with --sign: read the key passphrase from stdin')
     .option('--json', 'print { image, sha256, hash, builder, cached, seconds }')
     .addHelpText(
       'after',
@@ -106,7 +114,7 @@ async function isDockerfile(file: string): Promise<boolean> {
 }
 
 /** A Docker engine if one answers a ping within a few seconds. */
-function engineFactory(): () => Promise<DockerEngine | undefined> {
+export function engineFactory(): () => Promise<DockerEngine | undefined> {
   return async () => {
     const docker = new Docker();
     try {
@@ -156,6 +164,7 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
       );
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   const output = path.resolve(ctx.cwd, flags.output ?? `${name}.sif`);
+  const signingKey = await signingKeyForFlags(flags, ctx);
   const progress = new Progress(ctx.stderr as never, !!quiet);
   const interrupt = abortOnSigint();
   try {
@@ -187,8 +196,14 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     );
     progress.done();
     for (const w of res.warnings) log.warn(w);
+    let signed: Awaited<ReturnType<typeof signBuiltImage>> | undefined;
+    if (signingKey) {
+      signed = await signBuiltImage(res.image, signingKey, interrupt.signal);
+      log.info(signed.alreadySigned ? `${displayPath(res.image, ctx.cwd)} already carries a signature by ${signed.signer}` : `signed ${displayPath(res.image, ctx.cwd)} by ${signed.signer}`);
+      if (!signed.alreadySigned) res.sha256 = await cachedSha256(res.image, ctx.cwd);
+    }
     const size = (await fs.stat(res.image)).size;
-    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}) })}\n`);
+    if (flags.json) ctx.stdout.write(`${JSON.stringify({ image: res.image, sha256: res.sha256, hash: res.hash, builder: res.builder, cached: res.cached, seconds: res.seconds, ...(res.tag ? { tag: res.tag } : {}), ...(signed ? { signed: { signer: signed.signer, signatures: signed.signatures } } : {}) })}\n`);
     else {
       ctx.stdout.write(`${res.image}\n`);
       log.info(res.cached ? `${displayPath(res.image, ctx.cwd)} is up to date (same build hash ${res.hash.slice(7, 19)}…): nothing to build; --force rebuilds` : `built ${displayPath(res.image, ctx.cwd)} (${formatBytes(size)}) with ${res.builder} in ${res.seconds.toFixed(1)}s`);

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { labelsFromSquashfs } from '../runtime/image-labels.js';
 import { DATA_TYPE_NAMES, DataType, FS_TYPE_NAMES, HASH_TYPE_NAMES, PART_TYPE_NAMES, decodeSignatureExtra, sifTime, uuidString } from '../sif/layout.js';
+import { describeSignatures } from '../sif/integrity/describe.js';
+import { loadIntegrityImage } from '../sif/integrity/image.js';
 import { findObject, partitionOf, readMetadataLabels, readObject, readSif, requirePrimaryPartition } from '../sif/reader.js';
 import type { CliContext } from './context.js';
 
@@ -54,6 +56,8 @@ export async function run(file: string, flags: { json?: boolean }, ctx: CliConte
     if (!(err instanceof InputError)) throw err;
     primaryError = err;
   }
+  // What each signature claims (unverified: `sifpack verify` checks them).
+  const signatures = objects.some((o) => o.signature) ? await describeSignatures(await loadIntegrityImage(file)) : [];
   const h = img.header;
   const report = {
     file: img.path,
@@ -61,6 +65,7 @@ export async function run(file: string, flags: { json?: boolean }, ctx: CliConte
     header: { arch: h.arch, id: uuidString(h.id), created: sifTime(h.createdAt), modified: sifTime(h.modifiedAt), descriptorsFree: Number(h.descriptorsFree), descriptorsTotal: Number(h.descriptorsTotal), dataOffset: Number(h.dataOffset), dataSize: Number(h.dataSize) },
     objects,
     signed: objects.some((o) => o.signature),
+    signatures,
     deffile,
     labels,
     labelsFrom,
@@ -77,6 +82,14 @@ export async function run(file: string, flags: { json?: boolean }, ctx: CliConte
       ...objects.map((o) => `${String(o.id).padEnd(3)} ${o.type.padEnd(13)} ${(o.name || '-').padEnd(25)} ${String(o.offset).padEnd(11)} ${String(o.size).padEnd(11)} ${o.partition ? `${o.partition.fs}/${o.partition.type}/${o.partition.arch}` : o.signature ? `${o.signature.hash} by ${o.signature.entity}` : ''}${o.link ? ` link ${o.link}` : ''}`),
     ];
     if (objects.length === 0) out.push('(no objects)');
+    if (signatures.length) {
+      out.push('', 'Signatures (as claimed; check them with `sifpack verify`):');
+      for (const g of signatures) {
+        const over = g.linkedGroup ? `group ${g.linkedGroup}` : g.linkedObject ? `object ${g.linkedObject}` : 'nothing';
+        const fmt = g.format === 'dsse' ? 'DSSE' : g.format === 'pgp' ? 'OpenPGP' : g.format === 'legacy' ? 'legacy OpenPGP' : 'unrecognised';
+        out.push(`  ${g.id}: ${fmt} over ${over}${g.covers.length ? ` (objects ${g.covers.join(', ')})` : ''} by ${g.signer.join(', ') || 'unnamed'}${g.time ? ` at ${g.time}` : ''}`);
+      }
+    }
     if (deffile) out.push('', 'Definition file:', ...deffile.trimEnd().split('\n').map((l) => `  ${l}`));
     if (labels) out.push('', `Labels (${labelsFrom}):`, ...Object.entries(labels).map(([k, v]) => `  ${k}: ${v}`));
     ctx.stdout.write(`${out.join('\n')}\n`);

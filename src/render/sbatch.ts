@@ -21,7 +21,7 @@
  * even inside single quotes, so directive values have theirs doubled first.
  * What Python gets in sys.argv is what was typed.
  */
-import type { SlurmJob } from '../model/slurm-job.js';
+import type { Bind, SlurmJob } from '../model/slurm-job.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -74,12 +74,17 @@ export function directives(job: SlurmJob): string[] {
   return out;
 }
 
+/** A bind as apptainer's -B takes it: SRC, SRC:DST or SRC:DST:ro. */
+export function bindWord(b: Bind): string {
+  return `${b.src}${b.dst !== b.src || b.readOnly ? `:${b.dst}` : ''}${b.readOnly ? ':ro' : ''}`;
+}
+
 /** `apptainer exec [--cleanenv] [--nv|--rocm] [-B ...] IMAGE python SCRIPT ARGS`, quoted. */
 export function execWords(job: SlurmJob): string[] {
   const words: string[] = [job.runtime, 'exec'];
   if (job.cleanenv) words.push('--cleanenv');
   if (job.gpus) words.push(job.gpuVendor === 'amd' ? '--rocm' : '--nv');
-  for (const b of job.binds) words.push('-B', `${b.src}${b.dst !== b.src || b.readOnly ? `:${b.dst}` : ''}${b.readOnly ? ':ro' : ''}`);
+  for (const b of job.binds) words.push('-B', bindWord(b));
   words.push(job.image, 'python', job.script, ...job.args);
   return words;
 }

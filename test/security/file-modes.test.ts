@@ -30,13 +30,15 @@ afterAll(async () => {
 });
 
 describe('file modes under umask 000', () => {
-  it('export and def outputs are 0644; .sifpack/ is 0755 and its ledger 0644', async () => {
+  it('export and def outputs are 0644, job scripts 0755; .sifpack/ is 0755 and its ledger 0644', async () => {
     await underUmask0(['export', '-p', path.join(ROOT, 'examples/pandas-analysis/envs/analysis'), '-o', 'environment.yml', '--lock', 'environment.lock']);
     await underUmask0(['def', 'environment.yml', '-o', 'analysis.def']);
+    await underUmask0(['sbatch', 'analyze.py', '--image', 'analysis.sif', '--script-out', 'rendered.sbatch']);
     await underUmask0(['submit', 'job.sbatch', '--sbatch-path', path.join(dir, 'fake-sbatch')]);
     expect((await mode('environment.yml')).toString(8)).toBe('644');
     expect((await mode('environment.lock')).toString(8)).toBe('644');
     expect((await mode('analysis.def')).toString(8)).toBe('644');
+    expect((await mode('rendered.sbatch')).toString(8)).toBe('755');
     expect((await mode('.sifpack')).toString(8)).toBe('755');
     expect((await mode('.sifpack/runs.jsonl')).toString(8)).toBe('644');
   });
