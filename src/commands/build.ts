@@ -21,12 +21,13 @@ import { abortOnSigint } from './interrupt.js';
 import { Progress } from './progress.js';
 
 /** The settings build takes (run takes them too); their flags, help and types come from the settings table. */
-export const IMAGE_SETTINGS = ['base', 'base-image', 'bootstrap', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network'] as const;
+export const IMAGE_SETTINGS = ['base', 'base-image', 'bootstrap', 'defs', 'builder', 'fakeroot', 'tmpdir', 'docker-network', 'allow-local'] as const;
 
 /** build's own options, which are not settings. */
 interface BuildFlags {
   lock?: string;
   fromPrefix?: string;
+  keepPrefixPath?: boolean;
   output?: string;
   tag?: string;
   dockerArchive?: string;
@@ -52,7 +53,8 @@ export function register(program: Command, ctx: CliContext): void {
   addSettings(cmd, IMAGE_SETTINGS);
   cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock exactly, no solver')
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path (no solve, no network)')
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env (no solve, no network)')
+    .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
     .option('-o, --output <IMAGE.sif>', 'the image to write (default: ENV_NAME.sif)')
     .option('--tag <NAME:TAG>', 'Docker image tag (default: sifpack/ENV_NAME:HASH)')
     .option('--docker-archive <FILE>', 'also save the Docker image as a tarball, for `apptainer build x.sif docker-archive://FILE` on the cluster')
@@ -149,10 +151,23 @@ export async function run(input: string, flags: BuildFlags, cmd: Command, ctx: C
     });
   }
   const defMode = !flags.fromPrefix && (await isDefFile(inputPath));
+  if (!flags.fromPrefix && (flags.keepPrefixPath || settings.allowLocal)) throw new InputError('--keep-prefix-path and --allow-local go with --from-prefix', { hint: 'add --from-prefix PREFIX' });
   if (defMode && (flags.lock || sources.base === '--base' || sources.baseImage === '--base-image' || sources.bootstrap === '--bootstrap')) throw new InputError(`${input} is a definition file: --lock, --base, --base-image and --bootstrap do not apply`, { hint: 'edit the definition file, or build from environment.yml' });
   const { recipe, spec } = defMode
     ? { recipe: undefined, spec: undefined }
-    : await recipeFromInputs({ envFile: input, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir: ctx.cwd, cwd: ctx.cwd }, settings);
+    : await recipeFromInputs(
+        {
+          envFile: input,
+          ...(flags.lock ? { lock: flags.lock } : {}),
+          ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}),
+          ...(flags.keepPrefixPath ? { keepPrefixPath: true } : {}),
+          ...(ctx.env.HOME ? { home: ctx.env.HOME } : {}),
+          onWarn: (m) => log.warn(m),
+          defDir: ctx.cwd,
+          cwd: ctx.cwd,
+        },
+        settings,
+      );
   if (spec) for (const w of environmentWarnings(spec, flags.fromPrefix ?? input)) log.warn(w);
   const name = recipe?.envName ?? path.basename(input).replace(/\.def$/, '');
   // An existing image is fine here: the build cache decides whether it is rebuilt.

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { checkPinned, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
+import { checkKeepPrefixPath, checkPrefix, resolveProblems } from '../env/prefix-check.js';
 import { InputError } from '../errors.js';
 import { type EnvironmentSpec, environmentWarnings, parseEnvironmentYaml } from '../model/environment.js';
 import { type Bootstrap, type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
@@ -14,18 +15,20 @@ import { renderDockerfile } from '../render/dockerfile.js';
 import type { Rendered } from '../render/template.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { checkInputDir, checkInputFile, checkOutputFile } from '../util/path-check.js';
+import { describeRelocation, writePrefixArchive } from '../workflows/build.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, globalOptions } from './context.js';
 import { addSettings, settingsFor } from './setting-options.js';
 
 /** The settings def takes; their flags, help and types come from the settings table. */
-const TAKES = ['base', 'base-image', 'bootstrap', 'format', 'defs'] as const;
+const TAKES = ['base', 'base-image', 'bootstrap', 'format', 'defs', 'allow-local'] as const;
 
 /** def's own options, which are not settings. */
 interface DefFlags {
   lock?: string;
   fromPrefix?: string;
+  keepPrefixPath?: boolean;
   output?: string;
   force?: boolean;
   json?: boolean;
@@ -38,8 +41,8 @@ export function register(program: Command, ctx: CliContext): void {
     .description(
       'Render the definition file that builds an image of a conda environment.\n\n' +
         'The image solves ENV_FILE (or installs the exact --lock, no solver) with the\n' +
-        "base preset's installer, or --from-prefix copies an installed env in at the\n" +
-        'path it has on the host (no solve, no network). The env is on PATH for exec,\n' +
+        "base preset's installer, or --from-prefix copies an installed env in, relocated\n" +
+        'to /opt/env like conda-pack does (no solve, no network). The env is on PATH for exec,\n' +
         'run and shell alike; PYTHONNOUSERSITE=1 keeps ~/.local out; %test imports the\n' +
         "env's packages; %labels carry the env and lock hashes.",
     )
@@ -47,7 +50,8 @@ export function register(program: Command, ctx: CliContext): void {
   addSettings(cmd, TAKES);
   cmd
     .option('--lock <FILE>', 'install this @EXPLICIT lock instead of solving (FILE.pip.txt beside it is used too)')
-    .option('--from-prefix <PREFIX>', 'copy this installed env into the image at the same path instead of solving')
+    .option('--from-prefix <PREFIX>', 'copy this installed env into the image, relocated to /opt/env, instead of solving (writes ENV-env.tar beside the def)')
+    .option('--keep-prefix-path', 'with --from-prefix: keep the env at its host path (refused under $HOME, /home, /tmp, /var/tmp or the current directory, which apptainer mounts over)')
     .option('-o, --output <FILE>', 'write here instead of stdout')
     .option('-f, --force', 'overwrite an existing output file')
     .option('--json', 'print one JSON result on stdout')
@@ -111,8 +115,22 @@ export async function checkRecipeInputs(i: { envFile?: string; envArg?: string; 
 
 /** Everything `def` and `build` need: the recipe and the environment it came from. */
 export async function recipeFromInputs(
-  input: { envFile?: string; lock?: string; fromPrefix?: string; defDir: string; cwd: string },
-  settings: { base: string; baseImage?: string; defs: string[]; bootstrap?: Bootstrap },
+  input: {
+    envFile?: string;
+    lock?: string;
+    fromPrefix?: string;
+    /** --keep-prefix-path: the env stays at its host path (refused under apptainer's default mounts). */
+    keepPrefixPath?: boolean;
+    defDir: string;
+    cwd: string;
+    /** $HOME, for the --keep-prefix-path check. */
+    home?: string;
+    /** Whose files the prefix should hold (default: this process's user). */
+    uid?: number;
+    /** Told what --allow-local leaves out. */
+    onWarn?: (message: string) => void;
+  },
+  settings: { base: string; baseImage?: string; defs: string[]; bootstrap?: Bootstrap; allowLocal?: boolean },
 ): Promise<{ recipe: Recipe; spec: EnvironmentSpec }> {
   const preset = await loadPreset(settings.base, settings.defs);
   let spec: EnvironmentSpec;
@@ -124,7 +142,20 @@ export async function recipeFromInputs(
     const digest = createHash('sha256')
       .update(data.records.map((r) => `${r.name}-${r.version}-${r.build}#${r.md5 ?? r.sha256 ?? ''}`).sort().join('\n'))
       .digest('hex');
-    source = { kind: 'prefix', hostPath: data.prefix, recordsDigest: `sha256:${digest}` };
+    if (input.keepPrefixPath) checkKeepPrefixPath(data.prefix, { ...(input.home ? { home: input.home } : {}), cwd: input.cwd });
+    // Everything that would fail in the image, found before a byte is copied.
+    const check = await checkPrefix(data, { uid: input.uid ?? process.getuid?.() ?? 0 });
+    const { skip, skipped } = resolveProblems(check, input.fromPrefix, !!settings.allowLocal);
+    for (const p of skipped) input.onWarn?.(`left out of the image (--allow-local): ${p.path}: ${p.what}`);
+    source = {
+      kind: 'prefix',
+      hostPath: data.prefix,
+      recordsDigest: `sha256:${digest}`,
+      ...(input.keepPrefixPath ? { keepPath: true } : {}),
+      archive: defRelative(path.join(input.defDir, `${spec.name ?? 'env'}-env.tar`), input.defDir),
+      fileModes: [...check.fileModes].sort(([a], [b]) => (a < b ? -1 : 1)),
+      skip: [...skip].sort(),
+    };
   } else {
     const envPath = path.resolve(input.cwd, input.envFile ?? 'environment.yml');
     const envText = await readInput(envPath, 'ENV_FILE');
@@ -156,7 +187,16 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
   const defDir = output ? path.dirname(output) : ctx.cwd;
   await checkRecipeInputs({ envFile, lock: flags.lock, fromPrefix: flags.fromPrefix, defs: settings.defs, cwd: ctx.cwd });
   const { recipe, spec } = await recipeFromInputs(
-    { envFile, ...(flags.lock ? { lock: flags.lock } : {}), ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}), defDir, cwd: ctx.cwd },
+    {
+      envFile,
+      ...(flags.lock ? { lock: flags.lock } : {}),
+      ...(flags.fromPrefix ? { fromPrefix: flags.fromPrefix } : {}),
+      ...(flags.keepPrefixPath ? { keepPrefixPath: true } : {}),
+      ...(ctx.env.HOME ? { home: ctx.env.HOME } : {}),
+      onWarn: (m) => log.warn(m),
+      defDir,
+      cwd: ctx.cwd,
+    },
     settings,
   );
   const rendered: Rendered =
@@ -164,6 +204,14 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
       ? renderDockerfile(recipe, { version: VERSION })
       : renderDef(recipe, { version: VERSION, defName: output ? path.basename(output) : `${recipe.envName}.def` });
   for (const w of [...environmentWarnings(spec, flags.fromPrefix ?? envFile), ...rendered.warnings]) log.warn(w);
+  if (recipe.source.kind === 'prefix' && settings.format === 'apptainer') {
+    // The def's %files names the prefix tarball: write it beside the def, relocated.
+    const archive = path.resolve(defDir, recipe.source.archive);
+    const t = await writePrefixArchive(recipe, archive, !!flags.force);
+    const d = describeRelocation(t);
+    log.info(`wrote ${displayPath(archive, ctx.cwd)}: ${d.info}`);
+    for (const w of d.warnings) log.warn(w);
+  }
   if (output) {
     await writeFileAtomic(output, rendered.text, { force: !!flags.force });
     log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);

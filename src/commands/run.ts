@@ -40,7 +40,8 @@ import { submitJobScript } from './submit.js';
  * file it runs in instead of building, and sifpack.yml's image: must not
  * stop it from building), how to export, where the files go.
  */
-const EXPORT = ['via', 'from-history', 'no-builds', 'allow-local'] as const;
+// allow-local comes with IMAGE_SETTINGS (build takes it for --from-prefix too).
+const EXPORT = ['via', 'from-history', 'no-builds'] as const;
 const JOB = [...SLURM, ...CONTAINER.filter((k): k is Exclude<(typeof CONTAINER)[number], 'image'> => k !== 'image')] as const;
 const TAKES = [...EXPORT, ...IMAGE_SETTINGS, ...JOB, 'workdir', 'sbatch-path', ...SLURM_QUERY_COMMANDS] as const;
 

@@ -49,7 +49,7 @@ const TABLE = [
   { key: 'via', type: en('auto', 'prefix', 'conda', 'mamba', 'micromamba'), default: 'auto', value: 'HOW', description: 'read the prefix directly, or ask a conda tool (auto: the prefix when readable)' },
   { key: 'no-builds', type: bool, default: false, description: 'leave build strings out (numpy=1.26.4 instead of numpy=1.26.4=py311h64a7726_0)' },
   { key: 'from-history', type: bool, default: false, description: 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster' },
-  { key: 'allow-local', type: bool, default: false, description: 'leave out editable / local-path pip installs (listed in a comment) instead of failing' },
+  { key: 'allow-local', type: bool, default: false, description: 'leave out editable / local-path pip installs (listed) instead of failing; with --from-prefix also .pth entries outside the prefix, dangling symlinks and files you do not own' },
   // def / build
   { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, or one from --defs' },
   { key: 'base-image', type: str, value: 'IMAGE', description: "use this image instead of the preset's (a site mirror, a local image); must be pinned" },

@@ -36,6 +36,12 @@ export const TEMPLATE_VERSION = '2';
 /** Where sifpack keeps the env file and lock inside the image. */
 export const IMAGE_SIFPACK_DIR = '/opt/sifpack';
 
+/** Where the env lives in every image: a path apptainer never mounts over at run time. */
+export const IMAGE_ENV_PREFIX = '/opt/env';
+
+/** Where a definition file's %files puts the prefix tarball, unpacked and removed in %post. */
+export const IMAGE_ENV_ARCHIVE = `${IMAGE_SIFPACK_DIR}/env.tar`;
+
 export interface InputFile {
   /** Path as the definition file refers to it (relative to the def's directory, or absolute). */
   source: string;
@@ -46,7 +52,19 @@ export interface InputFile {
 
 export type RecipeSource =
   | { kind: 'env-file'; envFile: InputFile; lock?: InputFile; pipLock?: InputFile }
-  | { kind: 'prefix'; hostPath: string; recordsDigest: string };
+  | {
+      kind: 'prefix';
+      hostPath: string;
+      recordsDigest: string;
+      /** --keep-prefix-path: the env stays at its host path in the image, nothing rewritten. */
+      keepPath?: boolean;
+      /** The prefix packed as a tarball, as the def file's %files refers to it. */
+      archive: string;
+      /** conda's file_mode for files recorded with a prefix placeholder (relative paths). */
+      fileModes: [string, 'text' | 'binary'][];
+      /** Paths relative to the prefix left out (--allow-local). */
+      skip: string[];
+    };
 
 /** Apptainer's bootstrap agents for the base image (Bootstrap: in the def file). */
 export type Bootstrap = 'docker' | 'docker-daemon' | 'docker-archive' | 'localimage';
@@ -148,7 +166,7 @@ export function testImports(spec: EnvironmentSpec): { imports: string[]; guessed
 export function buildHash(input: { labels: [string, string][]; preset: Preset; baseImage: string }): string {
   const { file: _file, ...presetData } = input.preset;
   const identity = {
-    labels: input.labels.filter(([k]) => ['sifpack.env-hash', 'sifpack.lock-hash', 'sifpack.prefix-hash', 'sifpack.prefix-path', 'sifpack.template-version', 'sifpack.version'].includes(k)),
+    labels: input.labels.filter(([k]) => ['sifpack.env-hash', 'sifpack.lock-hash', 'sifpack.prefix-hash', 'sifpack.prefix-path', 'sifpack.env-prefix', 'sifpack.template-version', 'sifpack.version'].includes(k)),
     preset: presetData,
     baseImage: input.baseImage,
   };
@@ -201,14 +219,16 @@ export function buildRecipe(input: RecipeInput): Recipe {
     labels.push(['sifpack.env-hash', envHash(spec)]);
     if (source.lock) labels.push(['sifpack.lock-hash', lockHash(source.lock.text)]);
   } else {
-    envPrefix = source.hostPath;
-    if (/\s/.test(envPrefix)) {
-      throw new InputError(`--from-prefix ${envPrefix}: the path holds whitespace, which an Apptainer %files line cannot express`, { hint: 'move or symlink-free copy the env to a path without spaces, or build without --from-prefix' });
-    }
-    files.push({ source: envPrefix, dest: envPrefix });
-    // The path is part of the image: the env sits there, so the same records
-    // at another path are another build.
-    labels.push(['sifpack.env-hash', envHash(spec)], ['sifpack.prefix-hash', source.recordsDigest], ['sifpack.prefix-path', envPrefix]);
+    if (/[\n\r]/.test(source.hostPath)) throw new InputError(`--from-prefix: the path holds a line break, which no label or definition file can carry`, { hint: 'rename the directory' });
+    // Relocated to /opt/env (conda-pack style) so apptainer's default mounts of
+    // $HOME, /tmp, /var/tmp and the working directory cannot hide it at run time.
+    envPrefix = source.keepPath ? source.hostPath : IMAGE_ENV_PREFIX;
+    files.push({ source: source.archive, dest: IMAGE_ENV_ARCHIVE });
+    // The host path is part of the build: relocation rewrites it, so the same
+    // records at another path are another build.
+    labels.push(['sifpack.env-hash', envHash(spec)], ['sifpack.prefix-hash', source.recordsDigest], ['sifpack.prefix-path', source.hostPath]);
+    // Where it went: a relocated image and a --keep-prefix-path one are different builds.
+    labels.push(['sifpack.env-prefix', envPrefix]);
   }
   labels.push(
     ['sifpack.env-name', envName],

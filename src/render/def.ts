@@ -12,7 +12,7 @@
  *   %labels     sifpack.env-hash sha256:…
  *   %help       the package list
  */
-import { IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
+import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
 import { envScriptQuote, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -43,7 +43,8 @@ export function environmentLines(recipe: Recipe): string[] {
 
 /** Whether /opt/sifpack exists in the image (not for --from-prefix, which copies only the env). */
 export function hasSifpackDir(recipe: Recipe): boolean {
-  return recipe.files.some((f) => f.dest.startsWith(`${IMAGE_SIFPACK_DIR}/`));
+  // The env tarball of --from-prefix passes through there and is removed in %post.
+  return recipe.files.some((f) => f.dest.startsWith(`${IMAGE_SIFPACK_DIR}/`) && f.dest !== IMAGE_ENV_ARCHIVE);
 }
 
 /** The OS package install line for the preset's package manager, or none. */
@@ -70,6 +71,21 @@ export function testCommand(recipe: Recipe): string | undefined {
   return `python -c ${shellQuote(parts.join('; '))}`;
 }
 
+/**
+ * --from-prefix: %files brings the prefix as one tarball (apptainer's %files
+ * runs `cp -fLr`, which would turn symlinks into copies, abort on a dangling
+ * one and keep 0750/0640 modes); tar unpacks it with its links, hard links
+ * and a+rX modes, owned by root (`--no-same-owner`).
+ */
+export function unpackPrefixLines(recipe: Recipe): string[] {
+  if (recipe.source.kind !== 'prefix') return [];
+  return [
+    shellJoin(['mkdir', '-p', recipe.envPrefix]),
+    shellJoin(['tar', '-xf', IMAGE_ENV_ARCHIVE, '-C', recipe.envPrefix, '--no-same-owner']),
+    shellJoin(['rm', '-f', IMAGE_ENV_ARCHIVE]),
+  ];
+}
+
 export function renderDef(recipe: Recipe, opts: { version: string; defName: string }): Rendered {
   const test = testCommand(recipe);
   const os = osInstallLine(recipe);
@@ -83,6 +99,10 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     bootstrap: recipe.bootstrap,
     files: recipe.files,
     osInstall: os ? [os] : [],
+    prefixCopy: recipe.source.kind === 'prefix',
+    prefixHostPath: recipe.source.kind === 'prefix' ? recipe.source.hostPath : '',
+    prefixKept: recipe.source.kind === 'prefix' && !!recipe.source.keepPath,
+    unpackPrefix: unpackPrefixLines(recipe),
     envPrefix: recipe.envPrefix,
     installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
     cudaNote: 'CONDA_OVERRIDE_CUDA' in recipe.install.env,
@@ -94,7 +114,6 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     labels: recipe.labels.map(([key, value]) => ({ key, value })),
     hasLock: recipe.source.kind === 'env-file' && !!recipe.source.lock,
     sifpackDir: hasSifpackDir(recipe) ? IMAGE_SIFPACK_DIR : undefined,
-    prefixCopy: recipe.source.kind === 'prefix' ? { hostPath: recipe.source.hostPath } : undefined,
     packages: recipe.packages,
   });
   return { text, warnings: [] };

@@ -14,9 +14,8 @@
  *
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
-import type { Recipe } from '../model/recipe.js';
+import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
 import { environmentLines, hasSifpackDir, osInstallLine, testCommand } from './def.js';
-import { IMAGE_SIFPACK_DIR } from '../model/recipe.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -32,9 +31,9 @@ function dockerString(value: string, keepPathVar = false): string {
 export function renderDockerfile(recipe: Recipe, opts: { version: string; contextPrefixDir?: string }): Rendered {
   const warnings: string[] = [];
   const copies = recipe.files.map((f) => {
-    // --from-prefix: the build context holds the prefix under a fixed name.
-    const src = recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${opts.contextPrefixDir ?? 'prefix'}/` : f.source;
-    return `[${JSON.stringify(src)}, ${JSON.stringify(recipe.source.kind === 'prefix' && f.source === recipe.envPrefix ? `${f.dest}/` : f.dest)}]`;
+    // --from-prefix: the build context holds the relocated prefix under a fixed name, not a tarball.
+    if (recipe.source.kind === 'prefix' && f.dest === IMAGE_ENV_ARCHIVE) return `[${JSON.stringify(`${opts.contextPrefixDir ?? 'prefix'}/`)}, ${JSON.stringify(`${recipe.envPrefix}/`)}]`;
+    return `[${JSON.stringify(f.source)}, ${JSON.stringify(f.dest)}]`;
   });
   const commands: string[] = ['set -eu'];
   const os = osInstallLine(recipe);
@@ -63,6 +62,9 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
       ? `Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to ${IMAGE_SIFPACK_DIR}`
       : 'Dockerfile: there is no %help; the package list is in the definition file (sifpack def)',
   );
+  if (recipe.source.kind === 'prefix' && !recipe.source.keepPath) {
+    warnings.push(`Dockerfile: COPY expects the env under prefix/ in the build context already relocated to ${recipe.envPrefix}; \`sifpack build --from-prefix ... --builder docker\` packs that context (a plain copy of the env would keep its old paths)`);
+  }
 
   const text = renderTemplate('Dockerfile.mustache', {
     envName: recipe.envName,

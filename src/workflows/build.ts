@@ -8,9 +8,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
-import type { Recipe } from '../model/recipe.js';
+import { IMAGE_ENV_ARCHIVE, type Recipe } from '../model/recipe.js';
 import { type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/apptainer.js';
-import { type ContextDir, type ContextFile, packContext } from '../runtime/build-context.js';
+import { type ContextDir, type ContextFile, type PrefixTransform, type RelocationReport, emptyRelocationReport, packContext } from '../runtime/build-context.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import type { ProcessRunner } from '../runtime/process.js';
@@ -124,17 +124,48 @@ export function forDockerContext(recipe: Recipe): Recipe {
   return { ...recipe, files: recipe.files.map((f) => ({ ...f, source: path.posix.basename(f.dest) })) };
 }
 
+/** How the packer moves a --from-prefix env: from its host path to the recipe's, leaving out what the checks skipped. */
+export function prefixTransform(recipe: Recipe): PrefixTransform | undefined {
+  const src = recipe.source;
+  if (src.kind !== 'prefix') return undefined;
+  return { from: src.hostPath, to: recipe.envPrefix, fileModes: new Map(src.fileModes), skip: new Set(src.skip), report: emptyRelocationReport() };
+}
+
+/** One line saying what the relocation did, and warnings for what it could not do. */
+export function describeRelocation(t: PrefixTransform): { info: string; warnings: string[] } {
+  const r: RelocationReport = t.report;
+  const warnings: string[] = [];
+  const list = (xs: string[]) => xs.slice(0, 10).join(', ') + (xs.length > 10 ? `, … (${xs.length} in all)` : '');
+  if (r.opaque.length) warnings.push(`${r.opaque.length} file(s) hold the old prefix ${t.from} but are neither text, ELF nor .pyc, so they were copied unchanged: ${list(r.opaque)}`);
+  if (r.scrubbed.length) warnings.push(`channel credentials (tokens, user:password) were taken out of ${list(r.scrubbed)} in the image; the env on disk keeps them`);
+  if (r.dropped.length) warnings.push(`${r.dropped.length} .pyc file(s) could not be rewritten and were left out (Python compiles their sources at import): ${list(r.dropped)}`);
+  const info =
+    t.from === t.to
+      ? `env kept at ${t.to} (--keep-prefix-path): modes a+rX, owned by root`
+      : `relocated ${t.from} -> ${t.to}: ${r.text} text, ${r.binary} binary (NUL-padded), ${r.pyc} .pyc file(s), ${r.links} symlink(s), ${r.records} pip RECORD(s) rewritten`;
+  return { info, warnings };
+}
+
+/** Writes the --from-prefix tarball a definition file's %files ships (relocated, a+rX, root-owned), atomically. */
+export async function writePrefixArchive(recipe: Recipe, target: string, force: boolean): Promise<PrefixTransform> {
+  const t = prefixTransform(recipe);
+  if (!t) throw new Error('writePrefixArchive: not a --from-prefix recipe');
+  await writeArchive(packContext([], [{ name: '.', source: t.from, prefix: t }]), target, force);
+  return t;
+}
+
 /** The Docker build context: Dockerfile, the env file and locks, or the prefix under `prefix/`. */
-export function dockerContext(recipe: Recipe, dockerfile: string): { files: ContextFile[]; dirs: ContextDir[] } {
+export function dockerContext(recipe: Recipe, dockerfile: string): { files: ContextFile[]; dirs: ContextDir[]; prefix?: PrefixTransform } {
   const files: ContextFile[] = [{ name: 'Dockerfile', data: dockerfile }];
   const dirs: ContextDir[] = [];
   const src = recipe.source;
   if (src.kind === 'env-file') {
     for (const f of [src.envFile, src.lock, src.pipLock]) if (f) files.push({ name: f.name, data: f.text });
-  } else {
-    dirs.push({ name: 'prefix', source: src.hostPath });
+    return { files, dirs };
   }
-  return { files, dirs };
+  const prefix = prefixTransform(recipe)!;
+  dirs.push({ name: 'prefix', source: src.hostPath, prefix });
+  return { files, dirs, prefix };
 }
 
 /** The recipe for a def file kept under .sifpack/build: %files from absolute paths. */
@@ -188,29 +219,47 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
 
   if (picked.kind === 'apptainer') {
     let defFile = req.defFile;
-    if (!defFile && recipe) {
-      // The def file goes where its %files paths were computed from, under .sifpack/.
-      const dir = path.join(req.cwd, '.sifpack', 'build');
-      await makeStateDir(dir);
-      defFile = path.join(dir, `${req.name}.def`);
-      const { text } = renderDef(forDefIn(recipe, req.cwd), { version: req.sifpackVersion, defName: path.basename(defFile) });
-      await fs.writeFile(defFile, text, { mode: 0o644 });
+    let archive: string | undefined;
+    try {
+      if (!defFile && recipe) {
+        // The def file goes where its %files paths were computed from, under .sifpack/.
+        const dir = path.join(req.cwd, '.sifpack', 'build');
+        await makeStateDir(dir);
+        defFile = path.join(dir, `${req.name}.def`);
+        let defRecipe = forDefIn(recipe, req.cwd);
+        if (recipe.source.kind === 'prefix') {
+          // The prefix goes in as one tarball next to the def, relocated on the way.
+          archive = path.join(dir, `${req.name}-env.tar`);
+          if (/\s/.test(archive)) throw new InputError(`${archive}: the path holds whitespace, which a %files line cannot express`, { hint: 'build from a directory whose path has no spaces, or use --builder docker' });
+          req.onInfo(`packing ${recipe.source.hostPath} into ${path.relative(req.cwd, archive)}`);
+          const t = await writePrefixArchive(recipe, archive, true);
+          const d = describeRelocation(t);
+          req.onInfo(d.info);
+          warnings.push(...d.warnings);
+          defRecipe = { ...defRecipe, files: defRecipe.files.map((f) => (f.dest === IMAGE_ENV_ARCHIVE ? { ...f, source: archive! } : f)) };
+        }
+        const { text } = renderDef(defRecipe, { version: req.sifpackVersion, defName: path.basename(defFile) });
+        await fs.writeFile(defFile, text, { mode: 0o644 });
+      }
+      const logFile = path.join(req.cwd, '.sifpack', 'build', `${path.basename(req.output)}.log`);
+      await makeStateDir(path.dirname(logFile));
+      const res = await buildWithApptainer(runner, {
+        runtime: picked.runtime,
+        defFile: defFile!,
+        output: req.output,
+        ...(req.fakeroot !== undefined ? { fakeroot: req.fakeroot } : {}),
+        ...(req.tmpdir ? { tmpdir: req.tmpdir } : {}),
+        env: req.env,
+        onLine: req.onLine,
+        logFile,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      warnings.push(...res.warnings);
+      return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
+    } finally {
+      // The tarball is as big as the env: it is in the image now (or the build failed).
+      if (archive) await fs.rm(archive, { force: true });
     }
-    const logFile = path.join(req.cwd, '.sifpack', 'build', `${path.basename(req.output)}.log`);
-    await makeStateDir(path.dirname(logFile));
-    const res = await buildWithApptainer(runner, {
-      runtime: picked.runtime,
-      defFile: defFile!,
-      output: req.output,
-      ...(req.fakeroot !== undefined ? { fakeroot: req.fakeroot } : {}),
-      ...(req.tmpdir ? { tmpdir: req.tmpdir } : {}),
-      env: req.env,
-      onLine: req.onLine,
-      logFile,
-      ...(req.signal ? { signal: req.signal } : {}),
-    });
-    warnings.push(...res.warnings);
-    return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
   }
 
   if (!recipe) throw new InputError(`${req.defFile}: a definition file needs apptainer or singularity to build`, { hint: 'give environment.yml (or --from-prefix) to build through Docker' });
@@ -222,10 +271,16 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   } else {
     const dockerRecipe = forDockerContext(recipe);
     const dockerfile = renderDockerfile(dockerRecipe, { version: req.sifpackVersion });
-    warnings.push(...dockerfile.warnings);
+    // The context packed here is the relocated one the COPY warning asks for.
+    warnings.push(...dockerfile.warnings.filter((w) => !w.startsWith('Dockerfile: COPY expects the env under prefix/')));
     const ctx = dockerContext(dockerRecipe, dockerfile.text);
     req.onInfo(`building ${tag} with the Docker engine`);
-    await docker.build(packContext(ctx.files, ctx.dirs), {
+    let packError: unknown;
+    const stream = packContext(ctx.files, ctx.dirs);
+    stream.on('error', (err) => {
+      packError = err;
+    });
+    await docker.build(stream, {
       tag,
       labels: {}, // the Dockerfile's LABEL carries them: no second set of layers
       onLine: req.onLine,
@@ -233,8 +288,16 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       ...(req.signal ? { signal: req.signal } : {}),
     }).catch((err: unknown) => {
       if (req.signal?.aborted) throw interrupted();
+      // A refusal while packing (a binary that cannot take the new prefix) says more than the engine's broken pipe.
+      if (packError instanceof SifpackError) throw packError;
       throw err;
     });
+    if (packError) throw packError;
+    if (ctx.prefix) {
+      const d = describeRelocation(ctx.prefix);
+      req.onInfo(d.info);
+      warnings.push(...d.warnings);
+    }
   }
   if (req.dockerArchive) {
     req.onInfo(`saving ${tag} to ${req.dockerArchive} (docker save format)`);

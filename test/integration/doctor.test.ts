@@ -164,7 +164,7 @@ describe('sifpack doctor', () => {
 
   describe('the build tmpdir (the real apptainer 1.4.5 of the test services on PATH)', () => {
     // start.sh exports SIFPACK_TEST_APPTAINER; a machine set up before it did names the binary in APPTAINER_READY.
-    const apptainer = () => process.env.SIFPACK_TEST_APPTAINER ?? readFileSync('/work/services/APPTAINER_READY', 'utf8').trim();
+    const apptainer = () => service('SIFPACK_TEST_APPTAINER');
     // --timeout 30: room for the probes on a heavily loaded machine; the time limit itself is tested above.
     const withApptainer = () => ({ ...services(), PATH: `${path.dirname(apptainer())}:${process.env.PATH}` });
     async function tmpfs(name: string, opts: string): Promise<string> {

@@ -25,7 +25,7 @@ describe('the build hash: what decides the image, and nothing else', () => {
     expect(hashOf(env, { baseImage: 'mirror.site/micromamba:2.3.2-debian12-slim' })).not.toBe(hashOf(env));
   });
   it('--from-prefix: the same records at another path are another build', () => {
-    const at = (p: string) => hashOf(env, { source: { kind: 'prefix', hostPath: p, recordsDigest: 'sha256:aa' } });
+    const at = (p: string) => hashOf(env, { source: { kind: 'prefix', hostPath: p, recordsDigest: 'sha256:aa', archive: 'a-env.tar', fileModes: [], skip: [] } });
     expect(at('/home/u/envs/a')).toBe(at('/home/u/envs/a'));
     expect(at('/home/u/envs/a')).not.toBe(at('/scratch/u/envs/a'));
   });

@@ -118,17 +118,19 @@ describe('the definition file, section by section', () => {
     await fs.rm(dir, { recursive: true });
   });
 
-  it('--from-prefix copies the env in at its host path; no solve, no installer run', async () => {
+  it('--from-prefix ships the prefix as one tarball unpacked to /opt/env in %post (links, modes, root); no solve', async () => {
     const prefix = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
     const { settings } = resolveSettings({ cwd: ROOT });
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
     const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
-    expect(s.files).toEqual([`${prefix} ${prefix}`]);
-    expect(s.post).toEqual(['set -eu']);
-    expect(s.environment![0]).toBe(`export PATH=${prefix}/bin:"$PATH"`);
+    expect(s.files).toEqual(['analysis-env.tar /opt/sifpack/env.tar']);
+    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar']);
+    expect(s.environment![0]).toBe('export PATH=/opt/env/bin:"$PATH"');
+    expect(s.labels).toContain(`sifpack.prefix-path ${prefix}`);
+    expect(s.labels).toContain('sifpack.env-prefix /opt/env');
     expect(s.labels!.some((l) => /^sifpack\.prefix-hash sha256:/.test(l))).toBe(true);
     const docker = renderDockerfile(recipe, { version: VERSION }).text;
-    expect(docker).toContain(`COPY ["prefix/", "${prefix}/"]`);
+    expect(docker).toContain('COPY ["prefix/", "/opt/env/"]');
     expect(docker).not.toContain('micromamba create');
   });
 
@@ -137,7 +139,9 @@ describe('the definition file, section by section', () => {
     const { settings } = resolveSettings({ cwd: ROOT });
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
     const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
-    expect(def).not.toContain('/opt/sifpack');
+    // The env's tarball passes through /opt/sifpack during %post and is removed there; nothing claims it stays.
+    expect(sections(def).help!.join('\n')).not.toContain('/opt/sifpack');
+    expect(sections(def).post!.join('\n')).toMatch(/rm -f \/opt\/sifpack\/env\.tar|rm -rf? \/opt\/sifpack/);
     expect(sections(def).help).toContain(`The environment was copied from the installed prefix ${prefix} (no environment file in the image).`);
     const docker = renderDockerfile(recipe, { version: VERSION });
     expect(docker.text).not.toContain('/opt/sifpack');
@@ -175,6 +179,17 @@ describe('the definition file, section by section', () => {
     expect(() => checkBaseImage({ bootstrap: 'docker-archive', baseImage: '/a b/base.tar' })).toThrow('the path holds whitespace');
     expect(() => checkBaseImage({ bootstrap: 'docker-daemon', baseImage: 'local/base' })).toThrow('is not pinned');
     expect(() => resolveSettings({ cwd: ROOT, flags: { bootstrap: 'shub' } })).toThrow(/bootstrap/);
+  });
+
+  it('--keep-prefix-path keeps the host path, and is another build than the relocated one', async () => {
+    const prefix = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
+    const { settings } = resolveSettings({ cwd: ROOT });
+    const moved = (await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: '/' }, settings)).recipe;
+    const kept = (await recipeFromInputs({ fromPrefix: prefix, keepPrefixPath: true, defDir: ROOT, cwd: '/' }, settings)).recipe;
+    expect(kept.envPrefix).toBe(prefix);
+    const s = sections(renderDef(kept, { version: VERSION, defName: 'x.def' }).text);
+    expect(s.post).toContain(`tar -xf /opt/sifpack/env.tar -C ${prefix} --no-same-owner`);
+    expect(kept.labels.find(([k]) => k === 'sifpack.build-hash')![1]).not.toBe(moved.labels.find(([k]) => k === 'sifpack.build-hash')![1]);
   });
 });
 

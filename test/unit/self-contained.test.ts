@@ -26,7 +26,9 @@ export function outsideReferences(file: string, text: string): string[] {
   lines.forEach((line, i) => {
     const where = `${path.relative(ROOT, file)}:${i + 1}`;
     // A relative path written as one string ('../../x'), resolved from the file's own directory.
+    // (pip RECORD lines, `../../../bin/x,sha256=...,N`, are paths inside an env, not the repo.)
     for (const m of line.matchAll(/['"`]((?:\.\.\/)+[^'"`\s]*)['"`]/g)) {
+      if (/,sha256=/.test(m[1]!)) continue;
       const target = path.resolve(path.dirname(file), m[1]!);
       if (target !== ROOT && !target.startsWith(ROOT + path.sep)) found.push(`${where}: ${m[1]}`);
     }
