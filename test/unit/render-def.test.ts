@@ -182,14 +182,19 @@ describe('the definition file, section by section', () => {
   });
 
   it('--keep-prefix-path keeps the host path, and is another build than the relocated one', async () => {
-    const prefix = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
+    // A path apptainer does not mount over (the checkout itself may sit under /tmp or $HOME, where
+    // --keep-prefix-path is refused): a copy in /dev/shm.
+    const shm = await fs.mkdtemp('/dev/shm/sifpack-keep-');
+    const prefix = path.join(shm, 'analysis');
+    await fs.cp(path.join(ROOT, 'examples/pandas-analysis/envs/analysis'), prefix, { recursive: true });
     const { settings } = resolveSettings({ cwd: ROOT });
-    const moved = (await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: '/' }, settings)).recipe;
-    const kept = (await recipeFromInputs({ fromPrefix: prefix, keepPrefixPath: true, defDir: ROOT, cwd: '/' }, settings)).recipe;
+    const moved = (await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: '/', home: '/nonexistent-home' }, settings)).recipe;
+    const kept = (await recipeFromInputs({ fromPrefix: prefix, keepPrefixPath: true, defDir: ROOT, cwd: '/', home: '/nonexistent-home' }, settings)).recipe;
     expect(kept.envPrefix).toBe(prefix);
     const s = sections(renderDef(kept, { version: VERSION, defName: 'x.def' }).text);
     expect(s.post).toContain(`tar -xf /opt/sifpack/env.tar -C ${prefix} --no-same-owner`);
     expect(kept.labels.find(([k]) => k === 'sifpack.build-hash')![1]).not.toBe(moved.labels.find(([k]) => k === 'sifpack.build-hash')![1]);
+    await fs.rm(shm, { recursive: true, force: true });
   });
 });
 
