@@ -1,6 +1,6 @@
 /** `sifpack doctor`: one table of what this machine can do, and whether `run` can work here. */
 import type { Command } from 'commander';
-import { InputError, RuntimeFailure } from '../errors.js';
+import { InputError, ResultIsFailure } from '../errors.js';
 import { type DoctorRow, runDoctor } from '../workflows/doctor.js';
 import { type CliContext, globalOptions } from './context.js';
 
@@ -62,6 +62,6 @@ export async function run(flags: DoctorFlags, cmd: Command, ctx: CliContext): Pr
   }
   if (!report.readyForRun) {
     const missing = report.rows.filter((r) => r.neededForRun && r.status === 'missing').map((r) => r.check);
-    throw new RuntimeFailure(`missing for \`sifpack run\`: ${missing.join(', ')}`);
+    throw new ResultIsFailure(`missing for \`sifpack run\`: ${missing.join(', ')}`);
   }
 }

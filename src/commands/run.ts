@@ -13,7 +13,7 @@ import { checkPinned } from '../config/presets.js';
 import type { Settings } from '../config/settings.js';
 import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
-import { InputError, RuntimeFailure } from '../errors.js';
+import { InputError, ResultIsFailure, RuntimeFailure } from '../errors.js';
 import { parseEnvironmentYaml } from '../model/environment.js';
 import type { Recipe } from '../model/recipe.js';
 import { buildJob } from '../model/slurm-job.js';
@@ -391,9 +391,9 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
   }
 
   if (blocked.length) {
-    throw new RuntimeFailure(`stopped: ${blocked.map((b) => `${b.step} (${b.detail})`).join('; ')}`, {
+    throw new ResultIsFailure(`stopped: ${blocked.map((b) => `${b.step} (${b.detail})`).join('; ')}`, {
       hint: `every file is written; finish with: ${nextLine}`,
     });
   }
-  if (final && final.state !== 'COMPLETED') throw new RuntimeFailure(`job ${jobId} ${final.state}: ${final.explanation}`, { hint: outputFile ? `its output: ${rel(outputFile)}` : `sifpack logs ${jobId}` });
+  if (final && final.state !== 'COMPLETED') throw new ResultIsFailure(`job ${jobId} ${final.state}: ${final.explanation}`, { hint: outputFile ? `its output: ${rel(outputFile)}` : `sifpack logs ${jobId}` });
 }
