@@ -144,7 +144,7 @@ describe('sifpack run where nothing can build or submit', () => {
     // sifpack.yml's resources reached the job script; the image is the one in the working directory.
     const job = await fs.readFile(path.join(wd, 'analyze.sbatch'), 'utf8');
     expect(job).toContain('#SBATCH --time=00:30:00\n');
-    expect(job).toContain(`apptainer exec --cleanenv ${path.join(wd, 'analysis.sif')} python analyze.py measurements.csv\n`);
+    expect(job).toContain(`apptainer exec --cleanenv \${tmp_bind[@]+"\${tmp_bind[@]}"} ${path.join(wd, 'analysis.sif')} python analyze.py measurements.csv\n`);
     // The def copies the env file next to it: apptainer build works from that directory.
     expect(await fs.readFile(path.join(wd, 'analysis.def'), 'utf8')).toContain('    environment.yml /opt/sifpack/environment.yml\n');
     const again = await sifpack(['run', 'analyze.py', 'measurements.csv', '-p', 'envs/analysis', '--plan', '--json'], { cwd: example, env: { PATH: '', DOCKER_HOST: '' } });
