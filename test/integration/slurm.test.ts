@@ -189,17 +189,18 @@ describe('real Slurm: submit, status, logs', { timeout: 120_000 }, () => {
     expect(watch.stdout.trim().split('\n').at(-1)).toMatch(new RegExp(`^${id}\\s+follow\\s+COMPLETED\\s+completed \\(exit code 0\\)$`));
   });
 
-  it("status without ids: exactly the ledger's runs with no final state; finals it learns are recorded", async () => {
+  it("status without ids: the ledger's unfinished runs first, then those finished in the last day; finals it learns are recorded", async () => {
     const ledger = new Ledger(p.dir);
     const open = (await ledger.runs()).filter((r) => !r.final).map((r) => r.jobId);
-    expect(open.length).toBeGreaterThan(0); // at least the job that will never start
     const r = await p.cli(['status', '--json']);
     expect(r.code).toBe(0);
     const listed = JSON.parse(r.stdout) as { jobId: string; phase: string }[];
-    expect(listed.map((s) => s.jobId)).toEqual(open);
-    const stillOpen = listed.filter((s) => s.phase === 'waiting' || s.phase === 'running').map((s) => s.jobId);
-    const again = JSON.parse((await p.cli(['status', '--json'])).stdout) as { jobId: string }[];
-    expect(again.map((s) => s.jobId)).toEqual(stillOpen);
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.slice(0, open.length).map((s) => s.jobId)).toEqual(open);
+    // What status learned is recorded: every listed job that ended now has its final line.
+    const ended = listed.filter((s) => s.phase === 'done' || s.phase === 'failed').map((s) => s.jobId);
+    const finals = new Set((await ledger.runs()).filter((x) => x.final).map((x) => x.jobId));
+    for (const id of ended) expect(finals.has(id), `job ${id} ended but has no final line`).toBe(true);
   });
 });
 
@@ -237,7 +238,7 @@ describe('real Slurm: bad input and faults', () => {
     const before = (await new Ledger(p.dir).entries()).length;
     const r = await p.cli(['submit', 'dead.sbatch'], { SLURM_CONF: dead });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/sbatch refused .*dead\.sbatch[\s\S]*(Unable to contact slurm controller|Connection refused)/);
+    expect(r.stderr).toMatch(/cannot submit .*dead\.sbatch: the Slurm controller .* did not answer/);
     expect((await new Ledger(p.dir).entries()).length).toBe(before);
   }, 60_000);
 
