@@ -30,7 +30,7 @@ describe('build arguments in apptainer\'s order', () => {
   it('the built CLI takes the image first: the source is what it then reads', async () => {
     const r = await sifpack(['build', 'out.sif', 'missing.yml'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`ENV_FILE ${path.join(dir, 'missing.yml')}: no such file`);
+    expect(r.stderr).toContain('ENV_FILE|DEF_FILE missing.yml: no such file');
     await expect(fs.stat(path.join(dir, 'out.sif'))).rejects.toThrow(/ENOENT/);
   });
 

@@ -92,8 +92,8 @@ describe('sifpack export (built CLI)', () => {
     [['export', '-n', 'no-such-env-anywhere', '--via', 'prefix'], /environment 'no-such-env-anywhere' was not found[\s\S]*looked in:/],
     [['export', '--bogus'], /unknown option '--bogus'/],
     [['export', '--via', 'pip'], /argument 'pip' is invalid. Allowed choices are auto, prefix, conda, mamba, micromamba/],
-    [['exprot'], /unknown command 'exprot'[\s\S]*Did you mean export\?/],
-    [['export', '-n', 'a', '-p', '/x'], /-n NAME and -p PREFIX are mutually exclusive/],
+    [['exprot'], /unknown command 'exprot'[\s\S]*did you mean export\?/i],
+    [['export', '-n', 'a', '-p', '.'], /-n NAME and -p PREFIX are mutually exclusive/],
   ])('bad input %j exits 2 with a message', async (args, message) => {
     const r = await sifpack(args, { env: { HOME: tmp } });
     expect(r.stderr).toMatch(message);

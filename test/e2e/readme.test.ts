@@ -62,7 +62,7 @@ describe('sifpack --help', () => {
     const r = await sifpack(['--help']);
     expect(r.code).toBe(0);
     const commands = r.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n').map((l) => l.trim().split(' ')[0]);
-    expect(commands).toEqual(['doctor', 'export', 'def', 'build', 'convert', 'inspect', 'sbatch', 'submit', 'status', 'logs', 'migrate', 'run', 'help']);
+    expect(commands).toEqual(['doctor', 'export', 'def', 'build', 'convert', 'inspect', 'sign', 'verify', 'push', 'pull', 'sbatch', 'submit', 'status', 'cancel', 'logs', 'migrate', 'run', 'help']);
     const helps = await Promise.all(commands.slice(0, -1).map((c) => sifpack([c!, '--help'])));
     helps.forEach((h, i) => expect(h.code, `${commands[i]} --help`).toBe(0));
   }, 300_000); // eleven CLI processes at once: minutes on a loaded 2-core machine
