@@ -83,6 +83,8 @@ export function unpackPrefixLines(recipe: Recipe): string[] {
     shellJoin(['mkdir', '-p', recipe.envPrefix]),
     shellJoin(['tar', '-xf', IMAGE_ENV_ARCHIVE, '-C', recipe.envPrefix, '--no-same-owner']),
     shellJoin(['rm', '-f', IMAGE_ENV_ARCHIVE]),
+    // Nothing else lives there in a --from-prefix image: leave no empty /opt/sifpack behind.
+    shellJoin(['rmdir', '--ignore-fail-on-non-empty', IMAGE_SIFPACK_DIR]),
   ];
 }
 

@@ -61,8 +61,8 @@ describe('sifpack migrate --build (real Docker engine, real apptainer)', () => {
     const apptainer = service('SIFPACK_TEST_APPTAINER');
     const { stderr } = await run('bash', ['new.slurm'], { cwd: dir, env: { PATH: `${path.dirname(apptainer)}:/usr/bin:/bin`, HOME: dir } });
     expect(stderr).not.toMatch(/FATAL|not found/);
-    // The env sits at the same path in the image (--from-prefix), first on the image's PATH.
-    expect(await fs.readFile(path.join(dir, 'out.txt'), 'utf8')).toBe(`stand-in python at ${path.join(dir, 'envs/issue16-tool/bin/python')}\narg: run.py\narg: a b\narg: --n\narg: 3\n`);
+    // The env is relocated to /opt/env in the image (--from-prefix), first on the image's PATH.
+    expect(await fs.readFile(path.join(dir, 'out.txt'), 'utf8')).toBe(`stand-in python at /opt/env/bin/python\narg: run.py\narg: a b\narg: --n\narg: 3\n`);
   }, 60_000);
 
   it('an environment that is not on this machine: exit 2 naming the line, no script written', async () => {

@@ -132,8 +132,9 @@ describe.each(cases)('a --from-prefix env $where, host prefix moved away, real a
     for (const { builder, sif } of images) {
       const root = await unsquash(sif, path.join(work, `rootfs-${builder}`));
       const hits = execFileSync('sh', ['-c', 'cd "$2" && grep -rlF "$1" . || true', 'sh', prefix, root]).toString().trim().split('\n').filter(Boolean).sort();
-      // sifpack.prefix-path records where the env came from; the def file copied into the image carries the same label.
-      expect(hits, builder).toEqual(builder === 'apptainer' ? ['./.singularity.d/Singularity', './.singularity.d/labels.json'] : ['./.singularity.d/labels.json']);
+      // sifpack.prefix-path records where the env came from; the def file copied into the image carries the same
+      // label, and its %help (runscript.help) says which installed prefix the env was copied from. Provenance only.
+      expect(hits, builder).toEqual(builder === 'apptainer' ? ['./.singularity.d/Singularity', './.singularity.d/labels.json', './.singularity.d/runscript.help'] : ['./.singularity.d/labels.json']);
       const env = path.join(root, 'opt', 'env');
       expect(await fs.readlink(path.join(env, 'bin', 'python3')), builder).toBe('/opt/env/bin/python3.11');
       expect(await fs.readlink(path.join(env, 'bin', 'python')), builder).toBe('python3.11');

@@ -124,7 +124,7 @@ describe('the definition file, section by section', () => {
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
     const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
     expect(s.files).toEqual(['analysis-env.tar /opt/sifpack/env.tar']);
-    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar']);
+    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar', 'rmdir --ignore-fail-on-non-empty /opt/sifpack']);
     expect(s.environment![0]).toBe('export PATH=/opt/env/bin:"$PATH"');
     expect(s.labels).toContain(`sifpack.prefix-path ${prefix}`);
     expect(s.labels).toContain('sifpack.env-prefix /opt/env');
