@@ -10,7 +10,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
-    testTimeout: 30_000,
+    // CLI processes on a busy 2-core machine (the install test runs npm and tsc beside them) can take tens of seconds.
+    testTimeout: 60_000,
     hookTimeout: 300_000,
     // Integration tests start real services; keep files from fighting over two cores.
     fileParallelism: true,
