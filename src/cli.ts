@@ -91,7 +91,7 @@ const help = new Help();
 
 /**
  * Descriptions are written wrapped at 80 columns; commander wraps again at
- * the terminal's width and keeps our breaks, which leaves stubs such as
+ * the terminal's width and keeps our breaks, which leaves short lines such as
  * "apptainer or\nsingularity\n(on a cluster)". A break inside a sentence is
  * joined first; breaks after a sentence or a colon, blank lines and indented
  * or list lines stay.

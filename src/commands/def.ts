@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { checkPinned, loadPreset } from '../config/presets.js';
+import { loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { checkKeepPrefixPath, checkPrefix, resolveProblems } from '../env/prefix-check.js';
 import { InputError } from '../errors.js';
 import { type EnvironmentSpec, environmentWarnings, parseEnvironmentYaml } from '../model/environment.js';
-import { type Bootstrap, type InputFile, type Recipe, type RecipeSource, buildRecipe } from '../model/recipe.js';
+import { type Bootstrap, type InputFile, type Recipe, type RecipeSource, buildRecipe, checkBaseImage } from '../model/recipe.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import type { Rendered } from '../render/template.js';
@@ -87,16 +87,7 @@ async function readInput(file: string, what: string): Promise<string> {
  * docker-daemon); a file (docker-archive, localimage) must be given, and be
  * one a def header line can hold.
  */
-export function checkBaseImage(settings: { baseImage?: string; bootstrap: Bootstrap }): void {
-  const fileAgent = settings.bootstrap === 'docker-archive' || settings.bootstrap === 'localimage';
-  if (!fileAgent) {
-    if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
-    return;
-  }
-  const what = settings.bootstrap === 'localimage' ? 'a .sif file' : 'a `docker save` tarball';
-  if (!settings.baseImage) throw new InputError(`--bootstrap ${settings.bootstrap} needs --base-image naming ${what}`, { hint: `e.g. --bootstrap ${settings.bootstrap} --base-image ${settings.bootstrap === 'localimage' ? 'base.sif' : 'base.tar'}` });
-  if (/\s/.test(settings.baseImage)) throw new InputError(`--base-image ${JSON.stringify(settings.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`, { hint: 'move or rename the file' });
-}
+export { checkBaseImage } from '../model/recipe.js';
 
 /** A path as the def file refers to it: relative to the def's directory; %files cannot take whitespace. */
 function defRelative(file: string, defDir: string): string {

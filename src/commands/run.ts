@@ -9,7 +9,6 @@
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { checkPinned } from '../config/presets.js';
 import type { Settings } from '../config/settings.js';
 import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
@@ -27,7 +26,7 @@ import { VERSION } from '../util/package-root.js';
 import { chooseBuilder, existingHash, labelOf } from '../workflows/build.js';
 import { IMAGE_SETTINGS, buildForCli, engineFactory } from './build.js';
 import { type CliContext, Log, globalOptions } from './context.js';
-import { recipeFromInputs } from './def.js';
+import { checkBaseImage, recipeFromInputs } from './def.js';
 import { outputPath } from './logs.js';
 import { CONTAINER, SLURM } from './sbatch.js';
 import { addSettings, settingsFor } from './setting-options.js';
@@ -223,7 +222,7 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
   const tailLines = Number(flags.tail ?? '20');
   if (!Number.isInteger(tailLines) || tailLines < 0) throw new InputError(`--tail ${flags.tail}: expected a whole number of lines >= 0`);
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
-  if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+  checkBaseImage(settings);
   const scriptPath = path.resolve(ctx.cwd, settings.chdir ?? '.', script);
   if (!(await exists(scriptPath))) throw new InputError(`${script}: no such file${settings.chdir ? ` in ${settings.chdir}` : ''}`, { hint: 'give the path of the Python script relative to this directory (the job runs in it)' });
 

@@ -195,12 +195,26 @@ function refusePlaintextSecrets(spec: EnvironmentSpec, source: Extract<RecipeSou
   });
 }
 
+/**
+ * The base image as --bootstrap reads it: an image reference, pinned, for
+ * docker and docker-daemon; a file (no whitespace: it goes on the From: line)
+ * for docker-archive and localimage. Commands call it before any work;
+ * buildRecipe calls it too, so no recipe holds an unchecked value.
+ */
+export function checkBaseImage(settings: { baseImage?: string | undefined; bootstrap?: Bootstrap | undefined }): void {
+  const fileAgent = settings.bootstrap === 'docker-archive' || settings.bootstrap === 'localimage';
+  if (!fileAgent) {
+    if (settings.baseImage) checkPinned(settings.baseImage, '--base-image');
+    return;
+  }
+  const what = settings.bootstrap === 'localimage' ? 'a .sif file' : 'a `docker save` tarball';
+  if (!settings.baseImage) throw new InputError(`--bootstrap ${settings.bootstrap} needs --base-image naming ${what}`, { hint: `e.g. --bootstrap ${settings.bootstrap} --base-image ${settings.bootstrap === 'localimage' ? 'base.sif' : 'base.tar'}` });
+  if (/\s/.test(settings.baseImage)) throw new InputError(`--base-image ${JSON.stringify(settings.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`, { hint: 'move or rename the file' });
+}
+
 export function buildRecipe(input: RecipeInput): Recipe {
   const { preset, spec, source } = input;
-  // docker-archive / localimage name a file, not an image reference (checkBaseImage checks those).
-  const fileAgent = input.bootstrap === 'docker-archive' || input.bootstrap === 'localimage';
-  if (input.baseImage && !fileAgent) checkPinned(input.baseImage, '--base-image');
-  if (input.baseImage && fileAgent && /\s/.test(input.baseImage)) throw new InputError(`--base-image ${JSON.stringify(input.baseImage)}: the path holds whitespace, which the def file's From: line cannot express`);
+  checkBaseImage(input);
   const baseImage = input.baseImage ?? preset.image;
   const envName = spec.name ?? 'env';
   const labels: [string, string][] = [];
