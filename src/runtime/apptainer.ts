@@ -64,6 +64,22 @@ export function importantLines(lines: readonly string[]): string[] {
   return (keep.length ? keep : lines.filter((l) => l.trim()).slice(-5)).slice(-12);
 }
 
+/**
+ * `apptainer build` failed. `hadRootfs` is false when it failed before it
+ * had a root filesystem to work in — while getting the base image — which
+ * lets the caller point at another place to take the image from.
+ */
+export class ApptainerBuildFailure extends RuntimeFailure {
+  readonly hadRootfs: boolean;
+  constructor(message: string, hadRootfs: boolean, extra: ConstructorParameters<typeof RuntimeFailure>[1]) {
+    super(message, extra);
+    this.hadRootfs = hadRootfs;
+  }
+}
+
+/** apptainer prints this once the base image is unpacked (singularity says "Singularity"). */
+const ROOTFS_READY = /^INFO:\s+Inserting (Apptainer|Singularity) configuration/;
+
 export interface ApptainerBuildRequest {
   runtime: RuntimeInfo;
   defFile: string;
@@ -129,26 +145,37 @@ export async function preflight(req: ApptainerBuildRequest): Promise<{ env: Node
 /** Runs the build; the image appears at `output` only if it succeeded. */
 export async function buildWithApptainer(runner: ProcessRunner, req: ApptainerBuildRequest): Promise<{ warnings: string[] }> {
   const { env, args, warnings } = await preflight(req);
+  const tmpVar = `${prefixVar(req.runtime)}_TMPDIR`;
+  // A scratch directory of this build's own inside the chosen one: apptainer's
+  // build-temp-*/bundle-temp-* go there, and it is removed whatever happens
+  // (apptainer's own clean-up on SIGTERM races its still-running %post).
+  const scratch = await fs.mkdtemp(path.join(env[tmpVar]!, 'sifpack-build-'));
   const tmp = `${tempPathFor(req.output)}.sif`;
   const lines: string[] = [];
-  const log = await fs.open(req.logFile, 'w');
   let result: { code: number; signal: NodeJS.Signals | null };
   try {
-    result = await runner.stream(req.runtime.binary, [...args, tmp, req.defFile], {
-      env,
-      cwd: path.dirname(req.defFile), // %files sources are relative to the def file
-      onLine: (line) => {
-        lines.push(line);
-        void log.write(`${line}\n`);
-        req.onLine(line);
-      },
-      ...(req.signal ? { signal: req.signal } : {}),
-    });
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
+    const log = await fs.open(req.logFile, 'w');
+    try {
+      result = await runner.stream(req.runtime.binary, [...args, tmp, req.defFile], {
+        env: { ...env, [tmpVar]: scratch },
+        cwd: path.dirname(req.defFile), // %files sources are relative to the def file
+        onLine: (line) => {
+          lines.push(line);
+          void log.write(`${line}\n`);
+          req.onLine(line);
+        },
+        processGroup: true, // Ctrl-C stops %post too, not only apptainer
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    } finally {
+      await log.close();
+    }
   } finally {
-    await log.close();
+    // A fakeroot build can leave files owned by a subordinate uid, which the user cannot delete: say so, do not mask the build's outcome.
+    await fs.rm(scratch, { recursive: true, force: true }).catch((e: Error) => warnings.push(`could not remove the build's scratch directory ${scratch}: ${e.message}`));
   }
   if (req.signal?.aborted) {
     await fs.rm(tmp, { force: true });
@@ -156,7 +183,7 @@ export async function buildWithApptainer(runner: ProcessRunner, req: ApptainerBu
   }
   if (result.code !== 0) {
     await fs.rm(tmp, { force: true });
-    throw new RuntimeFailure(`${req.runtime.flavour} build failed (exit ${result.code}${result.signal ? `, ${result.signal}` : ''})`, {
+    throw new ApptainerBuildFailure(`${req.runtime.flavour} build failed (exit ${result.code}${result.signal ? `, ${result.signal}` : ''})`, lines.some((l) => ROOTFS_READY.test(l)), {
       details: importantLines(lines),
       hint: `the full log is ${req.logFile}`,
     });

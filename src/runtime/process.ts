@@ -37,6 +37,15 @@ export interface StreamOptions extends RunOptions {
   signal?: AbortSignal;
   /** Piped into the child's stdin (e.g. a tar stream into mksquashfs). */
   stdin?: Readable;
+  /**
+   * Run the child in a process group of its own and signal the whole group:
+   * for programs whose children outlive them. `apptainer build` answers
+   * SIGTERM by deleting its rootfs and exiting, while the %post shell it
+   * started keeps running (and keeps its output pipes open). A terminal's
+   * Ctrl-C reaches the whole foreground group; this does the same for the
+   * builder's group, and kills what is left of it once the builder is gone.
+   */
+  processGroup?: boolean;
 }
 
 export interface ProcessRunner {
@@ -77,7 +86,20 @@ export class NodeProcessRunner implements ProcessRunner {
 
   stream(command: string, args: readonly string[], options: StreamOptions): Promise<{ code: number; signal: NodeJS.Signals | null }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+      const group = !!options.processGroup;
+      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: group });
+      // The whole group when asked for (negative pid), else the child alone; a group already gone is fine.
+      const kill = (sig: NodeJS.Signals) => {
+        if (!group || child.pid === undefined) return void child.kill(sig);
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* ESRCH: nothing left in the group */
+        }
+      };
+      // sifpack exiting at once (a second Ctrl-C) must not leave the group running on its own.
+      const onExit = () => kill('SIGKILL');
+      if (group) process.once('exit', onExit);
       let stdinError: Error | undefined;
       if (options.stdin && child.stdin) {
         const input = options.stdin;
@@ -110,16 +132,20 @@ export class NodeProcessRunner implements ProcessRunner {
       child.stderr?.on('data', err.data).on('end', err.end);
       let killTimer: NodeJS.Timeout | undefined;
       const abort = () => {
-        child.kill('SIGTERM');
-        killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        kill('SIGTERM');
+        killTimer = setTimeout(() => kill('SIGKILL'), 5000);
       };
+      // The builder has exited: whatever it started and left behind goes now, so its pipes close.
+      if (group) child.on('exit', () => kill('SIGKILL'));
       options.signal?.addEventListener('abort', abort, { once: true });
       child.on('error', (e: NodeJS.ErrnoException) => {
         options.signal?.removeEventListener('abort', abort);
+        if (group) process.off('exit', onExit);
         reject(e.code === 'ENOENT' ? new ToolNotFoundError(command, options.notFoundHint ?? `install ${command} or put it on PATH`) : new RuntimeFailure(`cannot run ${command}: ${e.message}`, { cause: e }));
       });
       child.on('close', (code, sig) => {
         options.signal?.removeEventListener('abort', abort);
+        if (group) process.off('exit', onExit);
         if (killTimer) clearTimeout(killTimer);
         // A child that failed (disk full, bad input) closes its stdin: the EPIPE
         // that follows is a symptom, and the exit code and its lines say why.

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { IMAGE_ENV_ARCHIVE, type Recipe } from '../model/recipe.js';
-import { type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/apptainer.js';
+import { ApptainerBuildFailure, type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/apptainer.js';
 import { type ContextDir, type ContextFile, type PrefixTransform, type RelocationReport, emptyRelocationReport, packContext } from '../runtime/build-context.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
@@ -105,11 +105,15 @@ async function existingLabels(file: string, runner: ProcessRunner): Promise<Reco
 /**
  * What built an image, from its labels: a SIF made from a Docker image
  * (sifpack's converter, or apptainer's docker-daemon bootstrap after a Docker
- * build) says bootstrap docker-daemon; apptainer and singularity name
+ * build) says bootstrap docker-daemon from the built image's tag; a def file
+ * built by apptainer with `--bootstrap docker-daemon` says the same
+ * bootstrap but from the base image itself. apptainer and singularity name
  * themselves in org.label-schema.usage.*.version.
  */
 export function builderFromLabels(labels: Record<string, string>): BuildResult['builder'] {
-  if (labels['org.label-schema.usage.singularity.deffile.bootstrap'] === 'docker-daemon') return 'docker';
+  if (labels['sifpack.converted-by']) return 'docker';
+  const from = labels['org.label-schema.usage.singularity.deffile.from'];
+  if (labels['org.label-schema.usage.singularity.deffile.bootstrap'] === 'docker-daemon' && from !== labels['sifpack.base-image']) return 'docker';
   if (labels['org.label-schema.usage.apptainer.version']) return 'apptainer';
   if (labels['org.label-schema.usage.singularity.version']) return 'singularity';
   return 'apptainer';
@@ -192,6 +196,24 @@ async function writeArchive(stream: Readable, target: string, force: boolean): P
   }
 }
 
+/**
+ * A `Bootstrap: docker` build that failed while pulling the base image, when
+ * the local Docker engine has that image: say to take it from there. The
+ * default stays `docker` (a registry): a def file that says docker-daemon
+ * cannot be rebuilt on a cluster without Docker, and the same command should
+ * write the same def file on every machine.
+ */
+async function withLocalImageHint(err: unknown, recipe: Recipe | undefined, engine: () => Promise<DockerEngine | undefined>, env: NodeJS.ProcessEnv): Promise<unknown> {
+  if (!(err instanceof ApptainerBuildFailure) || err.hadRootfs || recipe?.bootstrap !== 'docker') return err;
+  const e = await engine().catch(() => undefined);
+  const local = e ? await e.inspectImage(recipe.baseImage).catch(() => undefined) : undefined;
+  if (!local) return err;
+  return new RuntimeFailure(`${err.message}: it could not pull the base image docker://${recipe.baseImage}`, {
+    details: err.details,
+    hint: `${recipe.baseImage} is in the local Docker engine (${env.DOCKER_HOST ?? 'the default socket'}): build from it with --bootstrap docker-daemon (or bootstrap: docker-daemon in sifpack.yml)\n${err.hint ?? ''}`.trim(),
+  });
+}
+
 export async function buildImage(req: BuildRequest, runner: ProcessRunner, engine: () => Promise<DockerEngine | undefined>): Promise<BuildResult> {
   const started = Date.now();
   const { recipe } = req;
@@ -256,6 +278,8 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       });
       warnings.push(...res.warnings);
       return { image: req.output, sha256: await cachedSha256(req.output, req.cwd), hash, builder: picked.runtime.flavour, cached: false, seconds: (Date.now() - started) / 1000, warnings };
+    } catch (err) {
+      throw await withLocalImageHint(err, recipe, engine, req.env);
     } finally {
       // The tarball is as big as the env: it is in the image now (or the build failed).
       if (archive) await fs.rm(archive, { force: true });
@@ -308,9 +332,10 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   if (rt) {
     req.onInfo(`converting with ${rt.flavour} build ${path.basename(req.output)} docker-daemon://${tag}`);
     const tmp = `${tempPathFor(req.output)}.sif`;
-    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, onLine: req.onLine, ...(req.signal ? { signal: req.signal } : {}) });
-    if (res.code !== 0) {
+    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, onLine: req.onLine, processGroup: true, ...(req.signal ? { signal: req.signal } : {}) });
+    if (res.code !== 0 || req.signal?.aborted) {
       await fs.rm(tmp, { force: true });
+      if (req.signal?.aborted) throw interrupted();
       throw new RuntimeFailure(`${rt.flavour} build from docker-daemon://${tag} failed (exit ${res.code})`);
     }
     await fs.rename(tmp, req.output);

@@ -151,7 +151,10 @@ describe('sifpack build with apptainer (recording double of apptainer 1.3.4)', (
     const def = path.join(d, '.sifpack', 'build', 'analysis.def');
     expect(calls[0]!.args).toEqual(['build', expect.stringMatching(/\/\.analysis\.sif\.\d+-[0-9a-f]{12}\.tmp\.sif$/), def]);
     expect(calls[0]!.cwd).toBe(path.dirname(def));
-    expect(calls[0]!.env.APPTAINER_TMPDIR).toBe(d);
+    // A scratch directory of the build's own inside --tmpdir, removed after the build.
+    expect(path.dirname(calls[0]!.env.APPTAINER_TMPDIR!)).toBe(d);
+    expect(path.basename(calls[0]!.env.APPTAINER_TMPDIR!)).toMatch(/^sifpack-build-/);
+    expect((await fs.readdir(d)).filter((f) => f.startsWith('sifpack-build-'))).toEqual([]);
     expect(await fs.readFile(def, 'utf8')).toContain(`    ${path.join(d, 'environment.yml')} /opt/sifpack/environment.yml\n`);
     const again = await sifpack(['build', '--tmpdir', d, '--json'], { cwd: d, env: doubleEnv() });
     expect(JSON.parse(again.stdout)).toMatchObject({ cached: true, hash: res.hash });

@@ -50,7 +50,10 @@ function buildCall(args: (string | RegExp)[], stderr: string, code: number, writ
     args,
     result: { stderr, code },
     effect: async (argv, opts) => {
-      expect(opts?.env?.APPTAINER_TMPDIR).toBe(dir);
+      // The build's own scratch directory inside --tmpdir, there while apptainer runs, removed after (leftovers).
+      expect(path.dirname(opts!.env!.APPTAINER_TMPDIR!)).toBe(dir);
+      expect(path.basename(opts!.env!.APPTAINER_TMPDIR!)).toMatch(/^sifpack-build-/);
+      expect((await fs.stat(opts!.env!.APPTAINER_TMPDIR!)).isDirectory()).toBe(true);
       // --tmpdir given, APPTAINER_CACHEDIR not set: the cache goes to scratch too
       expect(opts?.env?.APPTAINER_CACHEDIR).toBe(path.join(dir, 'apptainer-cache'));
       expect(opts?.cwd).toBe(dir);
@@ -60,7 +63,7 @@ function buildCall(args: (string | RegExp)[], stderr: string, code: number, writ
   };
 }
 
-const leftovers = async () => (await fs.readdir(dir)).filter((f) => f.includes('.tmp'));
+const leftovers = async () => (await fs.readdir(dir)).filter((f) => f.includes('.tmp') || f.startsWith('sifpack-build-'));
 
 describe('apptainer build, with a recording double of apptainer 1.3', () => {
   it('success: exact argv, APPTAINER_TMPDIR and cwd set, output streamed, image renamed into place', async () => {
@@ -100,7 +103,7 @@ describe('apptainer build, with a recording double of apptainer 1.3', () => {
   it('singularity 3.8 unprivileged gets --fakeroot and SINGULARITY_TMPDIR', async () => {
     const runner = new RecordingRunner(
       [{ command: '/opt/bin/singularity', args: ['build', '--fakeroot', TMP_SIF, path.join(dir, 'analysis.def')], result: {}, effect: async (argv, opts) => {
-        expect(opts?.env?.SINGULARITY_TMPDIR).toBe(dir);
+        expect(path.dirname(opts!.env!.SINGULARITY_TMPDIR!)).toBe(dir);
         expect(opts?.env?.SINGULARITY_CACHEDIR).toBe(path.join(dir, 'singularity-cache'));
         await fs.writeFile(argv.at(-2)!, 'x');
       } }],

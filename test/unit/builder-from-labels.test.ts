@@ -21,6 +21,15 @@ describe('which builder made an image', () => {
     expect(builderFromLabels({ 'org.label-schema.usage.singularity.deffile.bootstrap': 'docker-daemon', 'sifpack.converted-by': 'sifpack 0.1.0' })).toBe('docker');
   });
 
+  it('apptainer docker-daemon:// of the image a Docker build tagged: docker', () => {
+    expect(builderFromLabels({ 'org.label-schema.usage.apptainer.version': '1.4.5', 'org.label-schema.usage.singularity.deffile.bootstrap': 'docker-daemon', 'org.label-schema.usage.singularity.deffile.from': 'sifpack/analysis:0123456789ab', 'sifpack.base-image': 'mambaorg/micromamba:2.3.2-debian12-slim' })).toBe('docker');
+  });
+
+  it('a def file apptainer built with Bootstrap: docker-daemon from the base image (labels of a real 1.4.5 build): apptainer', () => {
+    // `sifpack build --from-prefix P --builder apptainer --bootstrap docker-daemon`, labels from `apptainer inspect --labels`.
+    expect(builderFromLabels({ 'org.label-schema.usage.apptainer.version': '1.4.5', 'org.label-schema.usage.singularity.deffile.bootstrap': 'docker-daemon', 'org.label-schema.usage.singularity.deffile.from': 'sifpack-test/bookworm-python:12', 'sifpack.base-image': 'sifpack-test/bookworm-python:12' })).toBe('apptainer');
+  });
+
   it('apptainer names itself', () => {
     expect(builderFromLabels({ 'org.label-schema.usage.apptainer.version': '1.4.5', 'org.label-schema.usage.singularity.deffile.bootstrap': 'docker' })).toBe('apptainer');
   });
