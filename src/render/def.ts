@@ -47,13 +47,20 @@ export function hasSifpackDir(recipe: Recipe): boolean {
   return recipe.files.some((f) => f.dest.startsWith(`${IMAGE_SIFPACK_DIR}/`) && f.dest !== IMAGE_ENV_ARCHIVE);
 }
 
-/** The OS package install line for the preset's package manager, or none. */
-export function osInstallLine(recipe: Recipe): string | undefined {
+/**
+ * The OS package install commands for the preset's package manager (none
+ * without packages), one a line in %post and in the Dockerfile's RUN: never
+ * joined by `&&`, because `set -e` ignores a failure anywhere but in the last
+ * command of an `&&` list (apt-get's "Unable to locate package" went by and
+ * the image was built without the package).
+ */
+export function osInstallCommands(recipe: Recipe): string[] {
   const pkgs = recipe.preset.osPackages;
-  if (pkgs.length === 0 || recipe.preset.osPackageManager === 'none') return undefined;
-  if (recipe.preset.osPackageManager === 'dnf') return `dnf install -y ${shellJoin(pkgs)} && dnf clean all`;
-  return `apt-get update && apt-get install -y --no-install-recommends ${shellJoin(pkgs)} && rm -rf /var/lib/apt/lists/*`;
+  if (pkgs.length === 0 || recipe.preset.osPackageManager === 'none') return [];
+  if (recipe.preset.osPackageManager === 'dnf') return [`dnf install -y ${shellJoin(pkgs)}`, 'dnf clean all'];
+  return ['apt-get update', `apt-get install -y --no-install-recommends ${shellJoin(pkgs)}`, 'rm -rf /var/lib/apt/lists/*'];
 }
+
 
 /**
  * The %test check: known modules must import; guessed ones (pip packages
@@ -90,7 +97,6 @@ export function unpackPrefixLines(recipe: Recipe): string[] {
 
 export function renderDef(recipe: Recipe, opts: { version: string; defName: string }): Rendered {
   const test = testCommand(recipe);
-  const os = osInstallLine(recipe);
   const text = renderTemplate('apptainer.def.mustache', {
     envName: recipe.envName,
     version: opts.version,
@@ -100,7 +106,8 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     baseImage: recipe.baseImage,
     bootstrap: recipe.bootstrap,
     files: recipe.files,
-    osInstall: os ? [os] : [],
+    // One command a line, so %post's `set -e` stops at the one that fails.
+    osInstall: osInstallCommands(recipe),
     prefixCopy: recipe.source.kind === 'prefix',
     prefixHostPath: recipe.source.kind === 'prefix' ? recipe.source.hostPath : '',
     prefixKept: recipe.source.kind === 'prefix' && !!recipe.source.keepPath,

@@ -15,7 +15,7 @@
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
 import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
-import { environmentLines, hasSifpackDir, osInstallLine, testCommand } from './def.js';
+import { environmentLines, hasSifpackDir, osInstallCommands, testCommand } from './def.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -36,8 +36,7 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     return `[${JSON.stringify(f.source)}, ${JSON.stringify(f.dest)}]`;
   });
   const commands: string[] = ['set -eu'];
-  const os = osInstallLine(recipe);
-  if (os) commands.push(os);
+  commands.push(...osInstallCommands(recipe));
   for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${k}=${shellQuote(v)}`);
   for (const step of recipe.install.steps) commands.push(shellJoin(step));
   // What apptainer's %environment would hold, as a script apptainer (and sifpack

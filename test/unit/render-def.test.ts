@@ -229,6 +229,15 @@ describe('presets', () => {
     expect(p.file).toBe(path.join(dir, 'site.yml'));
   });
 
+  it("a preset's OS packages: one command a line in %post and in the Dockerfile's RUN (set -e stops at a failing apt-get; in an && list it would not)", async () => {
+    await fs.writeFile(path.join(dir, 'ospkgs.yml'), 'image: registry.site.org/mirror/micromamba:2.3.2-debian12-slim\ninstaller: micromamba\ninstaller-path: /bin/micromamba\nos-packages: [ca-certificates, "lib with space"]\n');
+    const preset = await loadPreset('ospkgs', [dir]);
+    const recipe = { ...(await exampleRecipe('pandas-analysis')), preset };
+    const post = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text).post!;
+    expect(post.slice(0, 4)).toEqual(['set -eu', 'apt-get update', "apt-get install -y --no-install-recommends ca-certificates 'lib with space'", 'rm -rf /var/lib/apt/lists/*']);
+    expect(renderDockerfile(recipe, { version: VERSION }).text).toContain("RUN set -eu; \\\n    apt-get update; \\\n    apt-get install -y --no-install-recommends ca-certificates 'lib with space'; \\\n    rm -rf /var/lib/apt/lists/*; \\\n");
+  });
+
   it.each([
     [{ image: 'mambaorg/micromamba:latest', installer: 'micromamba' }, 'p.yml: image: "mambaorg/micromamba:latest" is not pinned'],
     [{ image: 'mambaorg/micromamba', installer: 'micromamba' }, 'p.yml: image: "mambaorg/micromamba" is not pinned'],
