@@ -194,7 +194,8 @@ describe('a failing %post', () => {
     const err = r.stderr.slice(r.stderr.indexOf('sifpack: error:'));
     expect(err).toMatch(/^sifpack: error: apptainer build failed \(exit 255\)\n/);
     expect(err).toContain('  E: Unable to locate package sifpack-no-such-package\n');
-    expect(err).toMatch(/^ {2}FATAL: +While performing build: while running engine: exit status 100$/m);
+    // apptainer 1.4.5 names the section (1.3 said only "while running engine: exit status N").
+    expect(err).toMatch(/^ {2}FATAL: +While performing build: while running engine: while running %post section: exit status 100$/m);
     expect(err).toContain(`hint: the full log is ${path.join(w, '.sifpack', 'build', 'broken.sif.log')}`);
     expect((await fs.readdir(w)).sort()).toEqual(['.sifpack', 'scratch', 'site']);
     expect(await fs.readdir(path.join(w, '.sifpack', 'build'))).toEqual(['analysis.def', 'broken.sif.log']);
