@@ -15,9 +15,17 @@
  * it in a C string, 2% .pyc-like files with it in a marshalled string — plus a
  * pip dist-info RECORD and symlinks.
  *
+ * Each full build starts from nothing: the SIF and the Docker image are
+ * removed after it (so Docker's layer cache cannot serve the next one, and a
+ * 2 GB run needs room for one image at a time, not six).
+ *
  * Usage:
  *   npm run build && node bench/relocate.mjs [FILES] [MIB] [RUNS] [BASE_IMAGE]
- *   (BASE_IMAGE and DOCKER_HOST for the full-build figures)
+ *   (BASE_IMAGE and DOCKER_HOST for the full-build figures; FULL_RUNS, default
+ *   min(RUNS, 3), full builds each way; BENCH_DIR, default the checkout, where
+ *   the prefix is generated — not under /tmp, /var/tmp or $HOME, where the
+ *   baseline's --keep-prefix-path is refused)
+ *   e.g. the issue's size: BENCH_DIR=/srv node bench/relocate.mjs 30000 2048 3 IMAGE
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +44,10 @@ const BASE = process.argv[5];
 const { packContext, emptyRelocationReport } = await import(path.join(root, 'dist', 'runtime', 'build-context.js'));
 
 // Not under /tmp or $HOME, so --keep-prefix-path is allowed for the full-build comparison.
-const work = await fs.mkdtemp(path.join(root, '.bench-relocate-'));
+const work = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? root, '.bench-relocate-'));
+const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+console.error(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load average at start ${load()}`);
+console.error(execFileSync('df', ['-h', work]).toString().trim());
 const prefix = path.join(work, 'miniforge3', 'envs', 'big');
 const pool = randomBytes(4 * 2 ** 20);
 const avg = Math.floor((MIB * 2 ** 20) / FILES);
@@ -114,7 +125,7 @@ for (let i = 0; i < RUNS; i++) {
   res.keep.push(k.s);
   res.keepCpu.push(k.cpu);
   res.tar.push(gnuTar().s);
-  console.error(`run ${i + 1}: relocate ${r.s.toFixed(2)}s keep ${res.keep.at(-1).toFixed(2)}s tar ${res.tar.at(-1).toFixed(2)}s`);
+  console.error(`run ${i + 1}: relocate ${r.s.toFixed(2)}s keep ${res.keep.at(-1).toFixed(2)}s tar ${res.tar.at(-1).toFixed(2)}s (load ${load()})`);
 }
 console.error(`rewritten: ${report.text} text, ${report.binary} binary, ${report.pyc} pyc, ${report.links} links, ${report.records} RECORDs; dropped ${report.dropped.length}, opaque ${report.opaque.length}`);
 const row = (k, xs) => `| ${k} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} |`;
@@ -128,19 +139,28 @@ console.log(row('CPU seconds (user+sys), pack --keep-prefix-path', res.keepCpu))
 if (BASE && process.env.DOCKER_HOST) {
   const cli = path.join(root, 'dist', 'cli.js');
   const build = (extra, out) => {
+    const sif = path.join(work, `${out}.sif`);
+    const tag = `issue10-bench:${out}`;
     const start = Date.now();
-    const r = spawnSync(process.execPath, [cli, 'build', '--from-prefix', prefix, '--builder', 'docker', '--base-image', BASE, '--force', '--tag', `issue10-bench:${out}`, '-o', path.join(work, `${out}.sif`), ...extra], { cwd: '/', env: { ...process.env, SIFPACK_DOCKER_NETWORK: 'none' } });
+    const r = spawnSync(process.execPath, [cli, 'build', '--from-prefix', prefix, '--builder', 'docker', '--base-image', BASE, '--force', '--tag', tag, '-o', sif, ...extra], { cwd: '/', env: { ...process.env, SIFPACK_DOCKER_NETWORK: 'none' } });
+    const s = (Date.now() - start) / 1000;
     if (r.status !== 0) throw new Error(r.stderr.toString());
-    return (Date.now() - start) / 1000;
+    const size = spawnSync('stat', ['-c', '%s', sif]).stdout.toString().trim();
+    spawnSync('docker', ['rmi', '-f', tag]);
+    spawnSync('rm', ['-f', sif]);
+    return { s, size };
   };
   const full = { relocate: [], keep: [] };
-  for (let i = 0; i < Math.min(RUNS, 3); i++) {
-    full.relocate.push(build([], 'relocated'));
-    full.keep.push(build(['--keep-prefix-path'], 'kept'));
-    console.error(`full build ${i + 1}: relocate ${full.relocate.at(-1).toFixed(1)}s keep ${full.keep.at(-1).toFixed(1)}s`);
+  for (let i = 0; i < Number(process.env.FULL_RUNS ?? Math.min(RUNS, 3)); i++) {
+    const a = build([], 'relocated');
+    full.relocate.push(a.s);
+    const b = build(['--keep-prefix-path'], 'kept');
+    full.keep.push(b.s);
+    console.error(`full build ${i + 1}: relocate ${a.s.toFixed(1)}s (SIF ${(a.size / 2 ** 20).toFixed(0)} MiB) keep ${b.s.toFixed(1)}s (SIF ${(b.size / 2 ** 20).toFixed(0)} MiB) (load ${load()})`);
   }
   console.log(row('full build --from-prefix (Docker, SIF by sifpack), relocating', full.relocate));
   console.log(row('full build --from-prefix --keep-prefix-path', full.keep));
-  spawnSync('docker', ['rmi', '-f', 'issue10-bench:relocated', 'issue10-bench:kept']);
+  console.log(`relocation adds ${((median(full.relocate) / median(full.keep) - 1) * 100).toFixed(1)}% to the median full build`);
 }
+console.error(`load average at the end ${load()}`);
 await fs.rm(work, { recursive: true, force: true });

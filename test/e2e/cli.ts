@@ -31,19 +31,23 @@ export function sifpack(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
  * Runs the CLI, waits until its stderr shows `marker` (then `delayMs` more),
  * sends SIGINT as Ctrl-C would, and resolves with the exit code.
  */
-export function interruptWhen(args: string[], marker: string, delayMs: number, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stderr: string }> {
+export function interruptWhen(args: string[], marker: string, delayMs: number, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stderr: string; msAfterSignal: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
     let stderr = '';
     let sent = false;
+    let sentAt = 0;
     child.stderr.on('data', (b: Buffer) => {
       stderr += b.toString();
       if (!sent && stderr.includes(marker)) {
         sent = true;
-        setTimeout(() => child.kill('SIGINT'), delayMs);
+        setTimeout(() => {
+          sentAt = Date.now();
+          child.kill('SIGINT');
+        }, delayMs);
       }
     });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr, msAfterSignal: sentAt ? Date.now() - sentAt : -1 }));
   });
 }
