@@ -2,9 +2,9 @@
  * --from-prefix images that work where the env does not exist (issue 10):
  * a prefix under a test user's $HOME and one under /tmp — both places
  * apptainer mounts over the image at run time — built through the real
- * Docker engine (SIF by sifpack's converter) and, for the $HOME one, as a
- * definition file built by the real apptainer (`Bootstrap: docker-daemon`,
- * the tarball in %files unpacked with tar in %post). Then the host prefix is
+ * Docker engine (SIF by sifpack's converter) and, for the $HOME one, by
+ * `sifpack build --builder apptainer --bootstrap docker-daemon` with the real
+ * apptainer (the def file's tarball in %files unpacked with tar in %post). Then the host prefix is
  * moved away and the real apptainer 1.4.5 runs the env's python, a console
  * script and `run script.py`, as root and as a non-root user; the unpacked
  * squashfs is searched for the old prefix string.
@@ -93,14 +93,16 @@ describe.each(cases)('a --from-prefix env $where, host prefix moved away, real a
     images.push({ builder: 'docker', sif: path.join(work, 'docker.sif') });
 
     if (defToo) {
-      const d = await sifpack(['def', '--from-prefix', prefix, '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '-o', 'analysis.def'], { cwd: work, env: { HOME: home } });
-      expect(d.code, d.stderr).toBe(0);
-      expect(d.stderr).toContain('wrote analysis-env.tar: relocated');
-      // Docker Hub is out of reach: take the same base image from the local engine.
-      const def = (await fs.readFile(path.join(work, 'analysis.def'), 'utf8')).replace(/^Bootstrap: docker$/m, 'Bootstrap: docker-daemon');
-      await fs.writeFile(path.join(work, 'analysis.def'), def);
-      const b = spawnSync(service('SIFPACK_TEST_APPTAINER'), ['build', 'apptainer.sif', 'analysis.def'], { cwd: work, env: { PATH: '/usr/bin:/bin', HOME: '/root', DOCKER_HOST: service('DOCKER_HOST'), APPTAINER_TMPDIR: dir, APPTAINER_CACHEDIR: path.join(dir, 'apptainer-cache') } });
-      expect(b.status, b.stderr.toString()).toBe(0);
+      // The definition-file builder, through sifpack itself: the real apptainer on PATH, the base image from the
+      // local engine (Docker Hub is out of reach), the env shipped as a relocated tarball in %files.
+      const b = await sifpack(['build', '--from-prefix', prefix, '--builder', 'apptainer', '--bootstrap', 'docker-daemon', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--tmpdir', dir, '-o', 'apptainer.sif'], {
+        cwd: work,
+        env: { DOCKER_HOST: service('DOCKER_HOST'), HOME: home, PATH: `${path.dirname(service('SIFPACK_TEST_APPTAINER'))}:${process.env.PATH}` },
+      });
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stderr).toContain('builder: apptainer 1.4.5 (asked for)');
+      expect(b.stderr).toContain(`relocated ${prefix} -> /opt/env: 5 text, 2 binary (NUL-padded), `);
+      expect(b.stderr).toMatch(/INFO: +Running testscript/);
       images.push({ builder: 'apptainer', sif: path.join(work, 'apptainer.sif') });
     }
     // The other cluster: the env does not exist there.
