@@ -45,6 +45,8 @@ const { packContext, emptyRelocationReport } = await import(path.join(root, 'dis
 
 // Not under /tmp or $HOME, so --keep-prefix-path is allowed for the full-build comparison.
 const work = await fs.mkdtemp(path.join(process.env.BENCH_DIR ?? root, '.bench-relocate-'));
+// A crash must not leave gigabytes behind.
+process.once('exit', () => execFileSync('rm', ['-rf', work]));
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
 console.error(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load average at start ${load()}`);
 console.error(execFileSync('df', ['-h', work]).toString().trim());
@@ -87,6 +89,8 @@ await fs.mkdir(path.join(prefix, 'conda-meta'), { recursive: true });
 await fs.writeFile(path.join(prefix, 'conda-meta', 'x-1.0-0.json'), JSON.stringify({ name: 'x', version: '1.0', build: '0', subdir: 'linux-64', depends: [] }));
 await fs.mkdir(path.join(prefix, 'bin'));
 await fs.symlink(`${prefix}/lib/pkg0/mod0.py`, path.join(prefix, 'bin', 'abs-link'));
+// The env's python, as conda puts it in bin/: here the base image's (the build's %test runs `python`).
+await fs.symlink('/usr/bin/python3', path.join(prefix, 'bin', 'python'));
 console.error(`prefix: ${FILES} files, ${(written / 2 ** 20).toFixed(0)} MiB, written in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 
 async function pack(to) {
@@ -127,6 +131,7 @@ for (let i = 0; i < RUNS; i++) {
   res.tar.push(gnuTar().s);
   console.error(`run ${i + 1}: relocate ${r.s.toFixed(2)}s keep ${res.keep.at(-1).toFixed(2)}s tar ${res.tar.at(-1).toFixed(2)}s (load ${load()})`);
 }
+if (RUNS > 0) {
 console.error(`rewritten: ${report.text} text, ${report.binary} binary, ${report.pyc} pyc, ${report.links} links, ${report.records} RECORDs; dropped ${report.dropped.length}, opaque ${report.opaque.length}`);
 const row = (k, xs) => `| ${k} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} |`;
 console.log(`| what | median of ${RUNS} (s) | min | max |\n|---|---:|---:|---:|`);
@@ -135,6 +140,7 @@ console.log(row('pack, --keep-prefix-path (same walk, nothing rewritten)', res.k
 console.log(row('floor: GNU tar -cf of the same tree to /dev/null', res.tar));
 console.log(row('CPU seconds (user+sys), pack relocating', res.relocateCpu));
 console.log(row('CPU seconds (user+sys), pack --keep-prefix-path', res.keepCpu));
+}
 
 if (BASE && process.env.DOCKER_HOST) {
   const cli = path.join(root, 'dist', 'cli.js');
