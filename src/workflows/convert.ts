@@ -10,6 +10,7 @@
  * writes a temporary squashfs that is then streamed into place.
  */
 import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
 import { EXIT, RuntimeFailure, SifpackError, ToolNotFoundError } from '../errors.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { requireImage } from '../runtime/docker.js';
@@ -35,6 +36,10 @@ export interface ConvertRequest {
   now?: Date;
   /** Extra labels (sifpack build adds its own). */
   labels?: Record<string, string>;
+  /** The image's /.singularity.d/runscript.help text (sifpack build knows it), for `apptainer run-help`. */
+  helpfile?: string;
+  /** Scratch for a squashfs written before it goes into the SIF (tar2sqfs only); default beside the output. */
+  tmpdir?: string;
 }
 
 export interface ConvertResult {
@@ -50,12 +55,14 @@ export interface ConvertResult {
  * The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without
  * unpacking. apptainer fills it from `inspect --all`, which trims each text's trailing newlines.
  */
-export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>): object {
+export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>, helpfile?: string): object {
   const trim = (s: string) => s.replace(/\n+$/, '');
   return {
     data: {
       attributes: {
         deffile: trim(deffile),
+        // apptainer run-help reads this, not the image's runscript.help, when the object exists.
+        ...(helpfile ? { helpfile: trim(helpfile) } : {}),
         environment: {
           '/.singularity.d/env/10-docker2singularity.sh': trim(dockerEnvScript(cfg.Env ?? [])),
           '/.singularity.d/env/90-environment.sh': trim(ENVIRONMENT_SH),
@@ -130,7 +137,7 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
   let tmpSquash: string | undefined;
   try {
     writer.addObject(DataType.Deffile, Buffer.from(deffile));
-    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels))), { name: 'inspect-metadata.json' });
+    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels, req.helpfile))), { name: 'inspect-metadata.json' });
     writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(ociConfig(info.config))), { name: 'oci-config.json' });
     const offset = writer.partitionOffset();
     const metadata = rootfsMetadata(info.config, deffile, labels);
@@ -149,8 +156,9 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
           // -offset: the squashfs goes straight into the SIF at its aligned place.
           res = await runner.stream(squasher.path, ['-', writer.tmp, '-tar', '-offset', String(offset), '-noappend', '-comp', req.compression, '-root-mode', '755', '-quiet', '-no-progress'], common);
         } else {
-          tmpSquash = `${writer.tmp}.squashfs`;
-          res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', tmpSquash], common);
+          const squash = req.tmpdir ? path.join(path.resolve(req.tmpdir), `${path.basename(writer.tmp)}.squashfs`) : `${writer.tmp}.squashfs`;
+          tmpSquash = squash;
+          res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', squash], common);
         }
         if (req.signal?.aborted) throw new SifpackError('conversion interrupted; no image written', EXIT.interrupted);
         if (res.code !== 0 && lines.some((l) => /no space left on device/i.test(l))) throw writeFailure(writer.target, Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));

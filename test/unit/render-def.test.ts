@@ -151,11 +151,11 @@ describe('the definition file, section by section', () => {
     expect(sections(renderDef(withFile, { version: VERSION, defName: 'x.def' }).text).help).toContain('The environment file it was built from: /opt/sifpack/');
   });
 
-  it('the Dockerfile writes the %environment (exports and activate.d hooks) as a /.singularity.d/env script, and sh runs it', async () => {
+  it('the Dockerfile writes the %environment (exports and activate.d hooks) as a /.singularity.d/env script and the %help as runscript.help, and sh runs them', async () => {
     const { execFileSync } = await import('node:child_process');
     const recipe = await exampleRecipe('pandas-analysis');
     const docker = renderDockerfile(recipe, { version: VERSION }).text;
-    const run = /(mkdir -p \/\.singularity\.d\/env[\s\S]*?91-sifpack-environment\.sh)$/m.exec(docker);
+    const run = /(mkdir -p \/\.singularity\.d\/env[\s\S]*?runscript\.help)$/m.exec(docker);
     expect(run).not.toBeNull();
     const dir = await tempDir();
     // the RUN line, re-rooted into a temp dir, then the script sourced with an activate.d hook in place
@@ -164,6 +164,9 @@ describe('the definition file, section by section', () => {
     const script = await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8');
     const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
     for (const line of sections(def).environment!) expect(script).toContain(line);
+    // What `apptainer run-help` prints for a def-built image, line for line (sections() trims the def's indent).
+    const help = await fs.readFile(path.join(dir, '.singularity.d/runscript.help'), 'utf8');
+    expect(help.trimEnd().split('\n').map((l) => l.trim())).toEqual(sections(def).help);
     await fs.rm(dir, { recursive: true });
   });
 
