@@ -64,8 +64,9 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   if (recipe.environment.length > 4) {
     warnings.push('Dockerfile: ENV also applies while the image is built, where apptainer\'s %environment is runtime-only; the environment.yml variables are set during the build steps too');
   }
-  // About `docker run` of the image: the SIF made from it runs the hooks.
-  warnings.push(HOOKS_WARNING);
+  // About `docker run` of the image: the SIF made from it runs the hooks. An env file's
+  // packages may bring hooks; an installed prefix shows whether it has any.
+  if (recipe.source.kind === 'env-file' || recipe.source.activationHooks !== false) warnings.push(HOOKS_WARNING);
   if (recipe.source.kind === 'prefix' && !recipe.source.keepPath) {
     warnings.push(COPY_WARNING);
   }
@@ -77,6 +78,8 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     presetDescription: recipe.preset.description,
     baseImage: recipe.baseImage,
     copies,
+    prefixContext: recipe.source.kind === 'prefix' && !recipe.source.keepPath,
+    envPrefix: recipe.envPrefix,
     runInstall,
     envLines,
     labelLines,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironmentYaml } from '../../src/model/environment.js';
 import { analysisEnv, writePrefix } from '../fixtures/prefix-builder.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, expectGolden, tempDir } from '../helpers.js';
 import { sifpack } from './cli.js';
 
 const EXAMPLE_PREFIX = path.join(ROOT, 'examples', 'pandas-analysis', 'envs', 'analysis');
@@ -29,6 +29,8 @@ describe('sifpack export (built CLI)', () => {
     expect(spec.dependencies).toContain('numpy=1.26.4');
     expect(spec.pip).toContain('tqdm==4.66.2');
     expect(yml).not.toMatch(/^prefix:/m);
+    // The example's environment.yml is what this command writes (a golden file this test regenerates).
+    await expectGolden(path.join(ROOT, 'examples', 'pandas-analysis', 'environment.yml'), yml);
     const lock = await fs.readFile(path.join(out, 'environment.lock'), 'utf8');
     expect(lock).toMatch(/^@EXPLICIT$/m);
     expect(await fs.readFile(path.join(out, 'environment.lock.pip.txt'), 'utf8')).toContain('tqdm==4.66.2');
