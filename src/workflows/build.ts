@@ -14,7 +14,7 @@ import { type ContextDir, type ContextFile, type PrefixTransform, type Relocatio
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import type { ProcessRunner } from '../runtime/process.js';
-import { helpLines, renderDef } from '../render/def.js';
+import { renderDef } from '../render/def.js';
 import { COPY_WARNING, HOOKS_WARNING, renderDockerfile } from '../render/dockerfile.js';
 import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
 import { cachedSha256 } from '../util/hash-cache.js';
@@ -334,7 +334,6 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       sifpackVersion: req.sifpackVersion,
       labels: Object.fromEntries(recipe.labels),
       ...(req.tmpdir ? { tmpdir: req.tmpdir } : {}),
-      helpfile: `${helpLines(dockerRecipe, req.sifpackVersion).join('\n')}\n`,
       ...(req.signal ? { signal: req.signal } : {}),
     });
   }

@@ -36,8 +36,6 @@ export interface ConvertRequest {
   now?: Date;
   /** Extra labels (sifpack build adds its own). */
   labels?: Record<string, string>;
-  /** The image's /.singularity.d/runscript.help text (sifpack build knows it), for `apptainer run-help`. */
-  helpfile?: string;
   /** Scratch for a squashfs written before it goes into the SIF (tar2sqfs only); default beside the output. */
   tmpdir?: string;
 }
@@ -136,10 +134,6 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
   const report: TransformReport = { entries: 0, bytes: 0, replaced: [] };
   let tmpSquash: string | undefined;
   try {
-    writer.addObject(DataType.Deffile, Buffer.from(deffile));
-    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels, req.helpfile))), { name: 'inspect-metadata.json' });
-    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(ociConfig(info.config))), { name: 'oci-config.json' });
-    const offset = writer.partitionOffset();
     const metadata = rootfsMetadata(info.config, deffile, labels);
     req.onProgress?.(`exporting ${req.image} (${(info.size / 2 ** 20).toFixed(0)} MiB) into ${squasher.name}`);
 
@@ -148,7 +142,14 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
     try {
     await engine.withExport(
       req.image,
-      async (exported) => {
+      async (exported, readFile) => {
+        // What apptainer's inspect-metadata.json holds: read from the image before its filesystem streams,
+        // since these objects go before the partition.
+        const help = (await readFile('/.singularity.d/runscript.help'))?.toString('utf8');
+        writer.addObject(DataType.Deffile, Buffer.from(deffile));
+        writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels, help))), { name: 'inspect-metadata.json' });
+        writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(ociConfig(info.config))), { name: 'oci-config.json' });
+        const offset = writer.partitionOffset();
         const rootfs = transformRootfs(exported, metadata, report);
         const common = { stdin: rootfs, onLine: (l: string) => lines.push(l), ...(req.signal ? { signal: req.signal } : {}) };
         let res: { code: number };

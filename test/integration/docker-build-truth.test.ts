@@ -2,7 +2,8 @@
  * `sifpack build --builder docker` says only what is true (issue 14), checked
  * with the real Docker engine and the real Apptainer 1.4.5:
  *   - the SIF has the %help a def-built image has (`apptainer run-help`),
- *     whichever converter made it, so no "there is no %help" warning;
+ *     whichever converter made it (and `sifpack convert` of the same Docker
+ *     image), so no "there is no %help" warning;
  *   - the activation-hooks warning (about `docker run`) only when the Docker
  *     image itself is taken away (--docker-archive);
  *   - --tmpdir is used: apptainer's conversion gets it as APPTAINER_TMPDIR.
@@ -54,6 +55,8 @@ beforeAll(async () => {
   );
   runs.tmpdir = await build(['-o', 'tmpdir.sif', '--tmpdir', scratch], { PATH: `${wrapDir}:${process.env.PATH}` });
   runs.archive = await build(['-o', 'archive.sif', '--docker-archive', 'image.tar']);
+  // The same Docker image through plain `sifpack convert`: the help comes from the image itself.
+  runs.convert = await sifpack(['convert', TAG, '-o', 'convert.sif'], { cwd: dir, env });
   for (const [k, r] of Object.entries(runs)) expect(r.code, `${k}: ${r.stderr}`).toBe(0);
 }, 480_000);
 
@@ -74,13 +77,13 @@ describe('build --builder docker says only what is true', () => {
     expect(runs.archive!.stderr).toContain(HOOKS_WARNING);
   });
 
-  it('apptainer run-help shows the def\'s %help in images from both converters', async () => {
+  it('apptainer run-help shows the def\'s %help in images from both converters, and after a plain convert', async () => {
     const def = await sifpack(['def', '--from-prefix', prefix, '--base-image', service('SIFPACK_TEST_BUSYBOX_IMAGE')], { cwd: dir });
     expect(def.code, def.stderr).toBe(0);
     const help = def.stdout.split('\n%help\n')[1]!.split('\n%')[0]!.split('\n').map((l) => l.trim()).filter(Boolean);
     expect(help[0]).toMatch(/^Conda environment "helpenv" packed by sifpack /);
     expect(help).toContain(`The environment was copied from the installed prefix ${prefix} (no environment file in the image).`);
-    for (const sif of ['plain.sif', 'tmpdir.sif']) {
+    for (const sif of ['plain.sif', 'tmpdir.sif', 'convert.sif']) {
       const r = await apptainer(['run-help', path.join(dir, sif)]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout.split('\n').map((l) => l.trim()).filter(Boolean), sif).toEqual(help);
