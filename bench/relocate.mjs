@@ -131,9 +131,9 @@ for (let i = 0; i < RUNS; i++) {
   res.tar.push(gnuTar().s);
   console.error(`run ${i + 1}: relocate ${r.s.toFixed(2)}s keep ${res.keep.at(-1).toFixed(2)}s tar ${res.tar.at(-1).toFixed(2)}s (load ${load()})`);
 }
+const row = (k, xs) => `| ${k} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} |`;
 if (RUNS > 0) {
 console.error(`rewritten: ${report.text} text, ${report.binary} binary, ${report.pyc} pyc, ${report.links} links, ${report.records} RECORDs; dropped ${report.dropped.length}, opaque ${report.opaque.length}`);
-const row = (k, xs) => `| ${k} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)} | ${Math.max(...xs).toFixed(2)} |`;
 console.log(`| what | median of ${RUNS} (s) | min | max |\n|---|---:|---:|---:|`);
 console.log(row('pack, relocating to /opt/env', res.relocate));
 console.log(row('pack, --keep-prefix-path (same walk, nothing rewritten)', res.keep));
