@@ -31,13 +31,16 @@ export interface Preset {
 }
 
 /** Bump when the templates change what an image contains, so cached builds are redone. */
-export const TEMPLATE_VERSION = '2';
+export const TEMPLATE_VERSION = '3';
 
 /** Where sifpack keeps the env file and lock inside the image. */
 export const IMAGE_SIFPACK_DIR = '/opt/sifpack';
 
 /** Where the env lives in every image: a path apptainer never mounts over at run time. */
 export const IMAGE_ENV_PREFIX = '/opt/env';
+
+/** HOME's cache while %post / RUN run as root: nothing in it belongs in the image. */
+export const BUILD_HOME_CACHE = '/root/.cache';
 
 /** Where a definition file's %files puts the prefix tarball, unpacked and removed in %post. */
 export const IMAGE_ENV_ARCHIVE = `${IMAGE_SIFPACK_DIR}/env.tar`;
@@ -128,6 +131,9 @@ function installSteps(p: Preset, prefix: string, src: Extract<RecipeSource, { ki
   }
   if (src.lock && src.pipLock) steps.push([`${prefix}/bin/python`, '-m', 'pip', 'install', '--no-deps', '--no-cache-dir', '-r', inImage(src.pipLock)]);
   steps.push([p.installerPath, 'clean', '-a', '-y']);
+  // Whatever still wrote under HOME=/root during the build (pip's cache if a
+  // tool ignores PIP_NO_CACHE_DIR, matplotlib's font cache, ...) is not the env's.
+  steps.push(['rm', '-rf', BUILD_HOME_CACHE]);
   return steps;
 }
 
@@ -229,6 +235,10 @@ export function buildRecipe(input: RecipeInput): Recipe {
     const env: Record<string, string> = {};
     if (preset.installer === 'micromamba') env.MAMBA_ROOT_PREFIX = '/opt/conda';
     if (preset.cuda) env.CONDA_OVERRIDE_CUDA = preset.cuda;
+    // micromamba and conda run the env's pip: section as `python -m pip install -r FILE`
+    // (mamba-org/mamba libmamba/src/api/install.cpp), without --no-cache-dir: every
+    // wheel (torch included) would stay in /root/.cache/pip inside the image.
+    env.PIP_NO_CACHE_DIR = '1';
     install = { env, steps: installSteps(preset, envPrefix, source) };
     labels.push(['sifpack.env-hash', envHash(spec)]);
     if (source.lock) labels.push(['sifpack.lock-hash', lockHash(source.lock.text)]);

@@ -108,6 +108,7 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     envPrefix: recipe.envPrefix,
     installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
     cudaNote: 'CONDA_OVERRIDE_CUDA' in recipe.install.env,
+    pipNote: 'PIP_NO_CACHE_DIR' in recipe.install.env,
     installSteps: recipe.install.steps.map(shellJoin),
     environment: environmentLines(recipe),
     testSkipped: recipe.testSkipped.join(', '),

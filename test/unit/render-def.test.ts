@@ -71,8 +71,10 @@ describe('the definition file, section by section', () => {
       'set -eu',
       'export MAMBA_ROOT_PREFIX=/opt/conda',
       'export CONDA_OVERRIDE_CUDA=12.6',
+      'export PIP_NO_CACHE_DIR=1',
       '/bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml',
       '/bin/micromamba clean -a -y',
+      'rm -rf /root/.cache',
     ]);
     expect(s.environment!.slice(0, 6)).toEqual([
       'export PATH=/opt/env/bin:"$PATH"',
@@ -110,9 +112,11 @@ describe('the definition file, section by section', () => {
     expect(s.files).toEqual(['environment.yml /opt/sifpack/environment.yml', 'env.lock /opt/sifpack/environment.lock', 'env.lock.pip.txt /opt/sifpack/environment.lock.pip.txt']);
     expect(s.post).toEqual([
       'set -eu',
+      'export PIP_NO_CACHE_DIR=1',
       '/opt/conda/bin/conda create -y -p /opt/env --file /opt/sifpack/environment.lock',
       '/opt/env/bin/python -m pip install --no-deps --no-cache-dir -r /opt/sifpack/environment.lock.pip.txt',
       '/opt/conda/bin/conda clean -a -y',
+      'rm -rf /root/.cache',
     ]);
     expect(s.labels!.some((l) => /^sifpack\.lock-hash sha256:[0-9a-f]{64}$/.test(l))).toBe(true);
     await fs.rm(dir, { recursive: true });

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Dockerfile for the conda environment "analysis", written by sifpack 0.1.0
 # from the same recipe as the Apptainer definition file.
 # Base preset "cuda": micromamba 2.3 on the NVIDIA CUDA 12.6 runtime (Ubuntu 22.04), for GPU jobs
@@ -14,8 +13,10 @@ COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 RUN set -eu; \
     export MAMBA_ROOT_PREFIX=/opt/conda; \
     export CONDA_OVERRIDE_CUDA=12.6; \
+    export PIP_NO_CACHE_DIR=1; \
     /bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml; \
     /bin/micromamba clean -a -y; \
+    rm -rf /root/.cache; \
     mkdir -p /.singularity.d/env && printf '%s\n' \
     '#!/bin/sh' \
     '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
@@ -40,9 +41,9 @@ LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de88
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="cuda" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-cuda12.6.3-ubuntu22.04" \
-      "sifpack.template-version"="2" \
+      "sifpack.template-version"="3" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:5fa92a79c834c58c5d586e2595137cbbe00969dd96300b9e5dd97e68f2eada3a"
+      "sifpack.build-hash"="sha256:eacbefda7b363225512f7be28b4242ddb8bf9058bfd3a17374bc6224c35b08f7"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Dockerfile for the conda environment "analysis", written by sifpack 0.1.0
 # from the same recipe as the Apptainer definition file.
 # Base preset "micromamba": micromamba 2.3 on Debian 12 (slim) — small and fast; the default
@@ -13,8 +12,10 @@ COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 # activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
     export MAMBA_ROOT_PREFIX=/opt/conda; \
+    export PIP_NO_CACHE_DIR=1; \
     /bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml; \
     /bin/micromamba clean -a -y; \
+    rm -rf /root/.cache; \
     mkdir -p /.singularity.d/env && printf '%s\n' \
     '#!/bin/sh' \
     '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
@@ -39,9 +40,9 @@ LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de88
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="micromamba" \
       "sifpack.base-image"="mambaorg/micromamba:2.3.2-debian12-slim" \
-      "sifpack.template-version"="2" \
+      "sifpack.template-version"="3" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:e4ead30cfdbd4ed9ae62930a2370579ec11fe729470e08da844492fe1d10a338"
+      "sifpack.build-hash"="sha256:9da8b2da4ee4c493692d62467ae376c91153f0de2855b6533d059471d1f2d32b"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Dockerfile for the conda environment "analysis", written by sifpack 0.1.0
 # from the same recipe as the Apptainer definition file.
 # Base preset "miniforge": Miniforge 25.3 (conda + conda-forge) on Ubuntu
@@ -12,8 +11,10 @@ COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 # file's %environment does (apptainer turns ENV into defaults and runs no
 # activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
+    export PIP_NO_CACHE_DIR=1; \
     /opt/conda/bin/conda env create -p /opt/env -f /opt/sifpack/environment.yml; \
     /opt/conda/bin/conda clean -a -y; \
+    rm -rf /root/.cache; \
     mkdir -p /.singularity.d/env && printf '%s\n' \
     '#!/bin/sh' \
     '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
@@ -38,9 +39,9 @@ LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de88
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
-      "sifpack.template-version"="2" \
+      "sifpack.template-version"="3" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:15cc67ec4ef478fc12395dbcee08a9d05eb6e314bb26b22957242b42bfddd6da"
+      "sifpack.build-hash"="sha256:0bc510487c4cd7b3286723f0ef53a64ff7ba559b861c82c9127e8dcd48fd71c2"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
