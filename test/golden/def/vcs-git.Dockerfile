@@ -34,7 +34,17 @@ RUN set -eu; \
     'if [ ! -f /.singularity.d/env/92-sifpack-conda-activate.sh ] && [ -d /opt/env/etc/conda/activate.d ]; then' \
     '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
     fi \
-    > /.singularity.d/env/91-sifpack-environment.sh
+    > /.singularity.d/env/91-sifpack-environment.sh; \
+    printf '%s\n' \
+    'Conda environment "demo" packed by sifpack 0.0.0 (preset micromamba).' \
+    'Run a script:   apptainer exec IMAGE.sif python script.py ARGS' \
+    'The environment file it was built from: /opt/sifpack/' \
+    Packages: \
+    '  python=3.11' \
+    '  pip' \
+    '  pip: mylib @ git+https://github.com/example/mylib@v1.2.0' \
+    '  pip: requests==2.32.3' \
+    > /.singularity.d/runscript.help
 
 # The env is active for every command: no conda activate, no entrypoint shim.
 ENV PATH="/opt/env/bin:$PATH" \
