@@ -238,6 +238,13 @@ export interface PullOptions extends TransferEvents {
   force: boolean;
   cache: BlobCache;
   useCache: boolean;
+  /**
+   * Runs on the digest-checked file before it is placed at `output` (and
+   * before a download enters the cache); a throw refuses the image: nothing
+   * is left at the output or in a temp file. Runs on a cache hit too: the
+   * cache remembers bytes by digest, never that they were trusted.
+   */
+  check?: (file: string) => Promise<void>;
 }
 
 export interface PullResult {
@@ -324,6 +331,17 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
   }
 }
 
+/** Runs the caller's check on a fresh download; a refused (or failed) check removes the file. */
+async function checkOrRemove(o: PullOptions, tmp: string): Promise<void> {
+  if (!o.check) return;
+  try {
+    await o.check(tmp);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
 export async function pullImage(o: PullOptions): Promise<PullResult> {
   const started = Date.now();
   const outDir = path.dirname(o.output);
@@ -335,16 +353,19 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   const hit = o.useCache ? await o.cache.lookup(layer.digest, layer.size) : undefined;
   if (hit) {
     cached = true;
+    await o.check?.(hit);
     const how = await o.cache.place(hit, o.output);
     o.onInfo?.(`${layer.digest} is in the cache (${o.cache.dir}); ${how === 'link' ? 'linked' : 'copied'}, nothing downloaded`);
   } else if (o.useCache) {
     const tmp = await o.cache.tempFor(layer.digest);
     bytes = await download(o, layer, tmp);
+    await checkOrRemove(o, tmp);
     const blob = await o.cache.commit(tmp, layer.digest);
     await o.cache.place(blob, o.output);
   } else {
     const tmp = tempPathFor(o.output);
     bytes = await download(o, layer, tmp);
+    await checkOrRemove(o, tmp);
     await fs.rename(tmp, o.output);
   }
   return { reference: digestRef(o.ref, digest), output: o.output, digest, layerDigest: layer.digest, size: layer.size, seconds: (Date.now() - started) / 1000, bytesDownloaded: bytes, cached };
