@@ -58,7 +58,7 @@ const TABLE = [
   { key: 'bootstrap', type: en('docker', 'docker-daemon', 'docker-archive', 'localimage'), default: 'docker', value: 'AGENT', description: "where apptainer takes the def file's base image from: a registry (docker), the local Docker engine (docker-daemon), a docker save tarball (docker-archive) or a SIF (localimage), both named by --base-image" },
   { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', value: 'WHICH', description: 'what builds: auto tries apptainer, singularity, then Docker' },
   { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)', offDescription: 'never pass --fakeroot' },
-  { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR)' },
+  { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR; with --builder docker, for the conversion to SIF: the engine builds in its own data root)' },
   { key: 'docker-network', type: str, value: 'NAME', description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
   // sbatch
   { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in: a .sif file, or oras://HOST/REPO:TAG, pulled once into image-dir when the script is written' },

@@ -8,6 +8,7 @@ import type Docker from 'dockerode';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { ImageConfig } from '../sif/rootfs-metadata.js';
 import { readBuildStream } from './docker-build-stream.js';
@@ -43,8 +44,11 @@ export interface BuildOptions {
 
 export interface DockerEngine {
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  /** Creates a container (never started), hands its flattened filesystem to `use`, removes it on every path. */
-  withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /**
+   * Creates a container (never started), hands its flattened filesystem to `use`, removes it on every path.
+   * `readFile` reads one small file of it first (undefined when absent), e.g. metadata written before the stream.
+   */
+  withExport<T>(ref: string, use: (tar: Readable, readFile: (file: string) => Promise<Buffer | undefined>) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Builds an image from a tar context; resolves with the image id, rejects on the build's own errors. */
   build(context: Readable, opts: BuildOptions): Promise<string>;
   /** Streams `docker save` of an image. */
@@ -58,6 +62,40 @@ function engineError(err: unknown, what: string): RuntimeFailure {
     return new RuntimeFailure(`cannot reach the Docker engine (${e.code}) to ${what}`, { hint: 'start Docker, or point DOCKER_HOST at its socket (Podman: unix://$XDG_RUNTIME_DIR/podman/podman.sock)' });
   }
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
+}
+
+/** One regular file of a container (through the archive API), at most 1 MiB; undefined when absent. */
+async function readContainerFile(container: Docker.Container, file: string): Promise<Buffer | undefined> {
+  let archive: Readable;
+  try {
+    archive = (await container.getArchive({ path: file })) as unknown as Readable;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw engineError(err, `read ${file}`);
+  }
+  const extract = tar.extract();
+  let found: Buffer | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, entry, next) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      entry.on('data', (c: unknown) => {
+        const b = c as Buffer;
+        size += b.length;
+        if (header.type === 'file' && found === undefined && size <= 1 << 20) chunks.push(b);
+      });
+      entry.on('end', () => {
+        if (header.type === 'file' && found === undefined && size <= 1 << 20) found = Buffer.concat(chunks);
+        next();
+      });
+      entry.on('error', reject);
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  archive.pipe(extract);
+  await done;
+  return found;
 }
 
 export class DockerodeEngine implements DockerEngine {
@@ -76,7 +114,7 @@ export class DockerodeEngine implements DockerEngine {
     }
   }
 
-  async withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async withExport<T>(ref: string, use: (tar: Readable, readFile: (file: string) => Promise<Buffer | undefined>) => Promise<T>, signal?: AbortSignal): Promise<T> {
     let container: Docker.Container;
     try {
       // Never started: the entrypoint only has to be non-empty for create to accept it.
@@ -90,8 +128,9 @@ export class DockerodeEngine implements DockerEngine {
     const onAbort = () => void remove();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      const readFile = (file: string) => readContainerFile(container, file);
       const stream = (await container.export()) as unknown as Readable;
-      return await use(stream);
+      return await use(stream, readFile);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await remove();
