@@ -51,7 +51,7 @@ const TABLE = [
   { key: 'from-history', type: bool, default: false, description: 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster' },
   { key: 'allow-local', type: bool, default: false, description: 'leave out editable / local-path pip installs (listed) instead of failing; with --from-prefix also .pth entries outside the prefix, dangling symlinks and files you do not own' },
   // def / build
-  { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, or one from --defs' },
+  { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, rocm, or one from --defs' },
   { key: 'base-image', type: str, value: 'IMAGE', description: "use this image instead of the preset's (a site mirror, a local image); must be pinned" },
   { key: 'defs', type: { kind: 'paths' }, default: [], value: 'DIR', description: 'extra directory of presets, one YAML file per preset' },
   { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', value: 'FORMAT', description: 'apptainer definition file or Dockerfile' },

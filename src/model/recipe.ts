@@ -27,6 +27,8 @@ export interface Preset {
   envPrefix: string;
   /** CUDA version for CONDA_OVERRIDE_CUDA while solving (GPU presets). */
   cuda?: string;
+  /** An extra pip index for the install step (PIP_EXTRA_INDEX_URL), e.g. PyTorch's ROCm wheels. */
+  pipExtraIndexUrl?: string;
   notes: string[];
   file: string;
 }
@@ -251,6 +253,7 @@ export function buildRecipe(input: RecipeInput): Recipe {
     const env: Record<string, string> = {};
     if (preset.installer === 'micromamba') env.MAMBA_ROOT_PREFIX = '/opt/conda';
     if (preset.cuda) env.CONDA_OVERRIDE_CUDA = preset.cuda;
+    if (preset.pipExtraIndexUrl) env.PIP_EXTRA_INDEX_URL = preset.pipExtraIndexUrl;
     // micromamba and conda run the env's pip: section as `python -m pip install -r FILE`
     // (mamba-org/mamba libmamba/src/api/install.cpp), without --no-cache-dir: every
     // wheel (torch included) would stay in /root/.cache/pip inside the image.

@@ -55,6 +55,33 @@ describe('golden renders of every example (def and Dockerfile), byte for byte', 
     });
   }
 
+  it('preset rocm (gpu-pytorch, amd-site profile, environment-rocm.yml): PyTorch\'s ROCm index for the pip step, labelled for the gpu-vendor check', async () => {
+    const dir = path.join(ROOT, 'examples', 'gpu-pytorch');
+    const config = parseConfig(await fs.readFile(path.join(dir, 'sifpack.yml'), 'utf8'), path.join(dir, 'sifpack.yml'));
+    const { settings } = resolveSettings({ config, cwd: dir, profile: 'amd-site' });
+    expect(settings.base).toBe('rocm');
+    const { recipe } = await recipeFromInputs({ envFile: 'environment-rocm.yml', defDir: dir, cwd: dir }, settings);
+    const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
+    await expectGolden('def/gpu-pytorch-rocm.def', def);
+    await expectGolden('def/gpu-pytorch-rocm.Dockerfile', renderDockerfile(recipe, { version: VERSION }).text);
+    expect(sections(def).post).toContain('export PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/rocm6.2');
+    expect(def).not.toContain('CONDA_OVERRIDE_CUDA');
+    const { imageGpuStack, gpuVendorMismatch } = await import('../../src/model/slurm-job.js');
+    const labels = Object.fromEntries(recipe.labels);
+    expect(imageGpuStack(labels)).toBe('amd');
+    expect(gpuVendorMismatch({ gpus: 1, gpuVendor: 'amd', image: 'train-rocm.sif' }, labels)).toBeUndefined();
+    expect(gpuVendorMismatch({ gpus: 1, gpuVendor: 'nvidia', image: 'train-rocm.sif' }, labels)).toMatch(/built for ROCm/);
+  });
+
+  it('a preset\'s pip-extra-index-url must be https without credentials', async () => {
+    const { parsePreset } = await import('../../src/config/presets.js');
+    const base = { image: 'mambaorg/micromamba:2.3.2-debian12-slim', installer: 'micromamba' };
+    expect(parsePreset('x', { ...base, 'pip-extra-index-url': 'https://download.pytorch.org/whl/rocm6.2' }, 'x.yml').pipExtraIndexUrl).toBe('https://download.pytorch.org/whl/rocm6.2');
+    for (const bad of ['http://download.pytorch.org/whl/rocm6.2', 'https://u:p@host/simple', 'https://host/a b']) {
+      expect(() => parsePreset('x', { ...base, 'pip-extra-index-url': bad }, 'x.yml'), bad).toThrow(/pip-extra-index-url: .* is not valid; expected an https:\/\/ URL without credentials/);
+    }
+  });
+
   it('rendering is deterministic: the same input gives the same bytes', async () => {
     const a = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
     const b = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
@@ -241,11 +268,11 @@ describe('presets', () => {
     const err = (await loadPreset('cudda', []).catch((e: unknown) => e)) as InputError;
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe("--base cudda: no such preset; did you mean 'cuda'?");
-    expect(err.hint).toBe('available presets: cuda, micromamba, miniforge (add your own with --defs DIR)');
+    expect(err.hint).toBe('available presets: cuda, micromamba, miniforge, rocm (add your own with --defs DIR)');
   });
 
   it('every shipped preset pins its image and loads', async () => {
-    for (const name of ['micromamba', 'miniforge', 'cuda']) {
+    for (const name of ['micromamba', 'miniforge', 'cuda', 'rocm']) {
       const p = await loadPreset(name, []);
       expect(p.image).toMatch(/:[^:/]+$/);
       expect(p.image).not.toMatch(/:latest$/);
