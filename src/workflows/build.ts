@@ -13,7 +13,7 @@ import { type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/
 import { type ContextDir, type ContextFile, type PrefixTransform, type RelocationReport, emptyRelocationReport, packContext } from '../runtime/build-context.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
-import type { ProcessRunner } from '../runtime/process.js';
+import { APPTAINER_CREDENTIALS, type ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
 import { renderDockerfile } from '../render/dockerfile.js';
 import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
@@ -308,7 +308,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   if (rt) {
     req.onInfo(`converting with ${rt.flavour} build ${path.basename(req.output)} docker-daemon://${tag}`);
     const tmp = `${tempPathFor(req.output)}.sif`;
-    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, onLine: req.onLine, ...(req.signal ? { signal: req.signal } : {}) });
+    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, passCredentials: APPTAINER_CREDENTIALS, onLine: req.onLine, ...(req.signal ? { signal: req.signal } : {}) });
     if (res.code !== 0) {
       await fs.rm(tmp, { force: true });
       throw new RuntimeFailure(`${rt.flavour} build from docker-daemon://${tag} failed (exit ${res.code})`);
