@@ -45,6 +45,9 @@ function engineError(err: unknown, what: string): RuntimeFailure {
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
     return new RuntimeFailure(`cannot reach the Docker engine (${e.code}) to ${what}`, { hint: 'start Docker, or point DOCKER_HOST at its socket (Podman: unix://$XDG_RUNTIME_DIR/podman/podman.sock)' });
   }
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'aborted' || e.message === 'socket hang up') {
+    return new RuntimeFailure(`Docker engine: ${what} failed: the engine broke off the connection (${e.message ?? e.code}); it may have stopped or crashed`, { hint: 'check that Docker runs (`docker info`), then run the command again; nothing was written' });
+  }
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
 }
 
@@ -78,8 +81,22 @@ export class DockerodeEngine implements DockerEngine {
     const onAbort = () => void remove();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const stream = (await container.export()) as unknown as Readable;
-      return await use(stream);
+      let stream: Readable;
+      try {
+        stream = (await container.export()) as unknown as Readable;
+      } catch (err) {
+        throw engineError(err, `export ${ref}`);
+      }
+      // The engine dying mid-export breaks the response ("aborted"); what fails
+      // further down (a broken pipe into mksquashfs) is a symptom: name the cause.
+      let exportError: Error | undefined;
+      stream.on('error', (err: Error) => (exportError ??= err));
+      try {
+        return await use(stream);
+      } catch (err) {
+        if (exportError && !signal?.aborted) throw engineError(exportError, `export ${ref}`);
+        throw err;
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await remove();
