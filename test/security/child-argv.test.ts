@@ -55,7 +55,8 @@ beforeAll(async () => {
     APPTAINER_DOCKER_USERNAME: 'lab',
     APPTAINER_DOCKER_PASSWORD: `apptainerpw${CANARY}`,
   };
-  // A prefix whose packages came from a private channel reached with a token and a password.
+  // A prefix whose packages came from a private channel reached with a token and a password
+  // (built on busybox: a few MB for mksquashfs, so the security suite stays quick).
   const p = path.join(dir, 'envs', 'private');
   const url = `https://lab:chanpw${CANARY}@conda.example.org/t/tok${CANARY}/conda-forge`;
   await fs.mkdir(path.join(p, 'conda-meta'), { recursive: true });
@@ -80,7 +81,7 @@ describe('no secret in a child process', { timeout: 240_000 }, () => {
   const outputs: string[] = [];
 
   it('build --builder docker, inspect --all, submit, status, cancel: each ran its real children', async () => {
-    const build = await sifpack(['build', '--from-prefix', path.join(dir, 'envs', 'private'), '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--tag', TAG, '-o', 'private.sif', '--json'], { cwd: dir, env });
+    const build = await sifpack(['build', '--from-prefix', path.join(dir, 'envs', 'private'), '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BUSYBOX_IMAGE'), '--tag', TAG, '-o', 'private.sif', '--json'], { cwd: dir, env });
     expect(build.code, build.stderr).toBe(0);
     const inspect = await sifpack(['inspect', '--all', 'private.sif'], { cwd: dir, env });
     expect(inspect.code, inspect.stderr).toBe(0);
