@@ -35,7 +35,7 @@ export interface RunOptions {
  * with the job's environment in slurmctld's state directory).
  */
 export const CREDENTIAL_VARIABLES = ['SIFPACK_REGISTRY_PASSWORD', 'APPTAINER_DOCKER_PASSWORD', 'SINGULARITY_DOCKER_PASSWORD'] as const;
-/** What apptainer/singularity read to log in to a registry (and a job running apptainer may need). */
+/** What apptainer/singularity read to log in to a registry (to pull a base image). */
 export const APPTAINER_CREDENTIALS: readonly string[] = ['APPTAINER_DOCKER_PASSWORD', 'SINGULARITY_DOCKER_PASSWORD'];
 
 /** `env` without the credential variables the child does not read. */
