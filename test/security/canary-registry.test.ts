@@ -78,7 +78,8 @@ function baseEnv(): NodeJS.ProcessEnv {
 describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
   it('push and pull with the right password from each source work, and the password leaves no trace', async () => {
     const seen: string[] = [];
-    for (const [i, s] of (await sources(password, 'right')).entries()) {
+    // The four sources at once (independent tags and files): the suite's wall time is a chain of CLI starts.
+    await Promise.all((await sources(password, 'right')).map(async (s, i) => {
       const ref = `oras://${reg}/issue17-${RUN}/canary:${i}`;
       const env = { ...baseEnv(), ...s.env };
       const push = await sifpack(['push', 'busybox.sif', ref, ...s.args, ...(i % 2 ? ['--json'] : [])], { cwd: work, env, ...(s.input ? { input: s.input } : {}) });
@@ -88,14 +89,14 @@ describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
       expect(pull.code, `${s.name}: ${pull.stderr}`).toBe(0);
       seen.push(push.stdout, push.stderr, pull.stdout, pull.stderr);
       expect(await fs.readFile(path.join(work, `back-${i}.sif`))).toEqual(await fs.readFile(FIXTURE));
-    }
+    }));
     const out = seen.join('\n');
     expect(out).toMatch(/sha256:[0-9a-f]{64}/); // the output is there and was searched
     for (const secret of secrets) expect(out).not.toContain(secret);
   });
 
   it('a wrong canary password from each source: exit 2 naming the source, and the canary appears nowhere', async () => {
-    for (const [i, s] of (await sources(`pw${CANARY}`, 'wrong')).entries()) {
+    await Promise.all((await sources(`pw${CANARY}`, 'wrong')).map(async (s, i) => {
       const ref = `oras://${reg}/issue17-${RUN}/canary:${i}`;
       const env = { ...baseEnv(), ...s.env };
       for (const args of [['push', 'busybox.sif', ref, '--json'], ['pull', ref, '-o', `wrong-${i}.sif`, '--no-cache']]) {
@@ -106,7 +107,7 @@ describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
         for (const secret of secrets) expect(r.stdout + r.stderr).not.toContain(secret);
       }
       await expect(fs.access(path.join(work, `wrong-${i}.sif`))).rejects.toThrow();
-    }
+    }));
   });
 
   it('no file sifpack wrote (state, cache, outputs) and no child process argv or environment holds a password', async () => {
