@@ -146,6 +146,7 @@ export async function recipeFromInputs(
       archive: defRelative(path.join(input.defDir, `${spec.name ?? 'env'}-env.tar`), input.defDir),
       fileModes: [...check.fileModes].sort(([a], [b]) => (a < b ? -1 : 1)),
       skip: [...skip].sort(),
+      activationHooks: (await fs.readdir(path.join(data.prefix, 'etc', 'conda', 'activate.d')).catch(() => [])).some((f) => f.endsWith('.sh')),
     };
   } else {
     const envPath = path.resolve(input.cwd, input.envFile ?? 'environment.yml');

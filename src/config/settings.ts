@@ -58,10 +58,10 @@ const TABLE = [
   { key: 'bootstrap', type: en('docker', 'docker-daemon', 'docker-archive', 'localimage'), default: 'docker', value: 'AGENT', description: "where apptainer takes the def file's base image from: a registry (docker), the local Docker engine (docker-daemon), a docker save tarball (docker-archive) or a SIF (localimage), both named by --base-image" },
   { key: 'builder', type: en('auto', 'apptainer', 'singularity', 'docker'), default: 'auto', value: 'WHICH', description: 'what builds: auto tries apptainer, singularity, then Docker' },
   { key: 'fakeroot', type: bool, description: 'build with --fakeroot (default: when not root)', offDescription: 'never pass --fakeroot' },
-  { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR)' },
+  { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR; with --builder docker, for the conversion to SIF: the engine builds in its own data root)' },
   { key: 'docker-network', type: str, value: 'NAME', description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
   // sbatch
-  { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in' },
+  { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in: a .sif file, or oras://HOST/REPO:TAG, pulled once into image-dir when the script is written' },
   { key: 'runtime', type: en('apptainer', 'singularity'), default: 'apptainer', value: 'NAME', description: 'container runtime on the compute nodes' },
   { key: 'job-name', type: str, short: 'J', value: 'NAME', description: 'job name (default: the script name)' },
   { key: 'time', type: str, short: 't', value: 'LIMIT', description: 'time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED' },
@@ -92,6 +92,7 @@ const TABLE = [
   // push / pull
   { key: 'plain-http', type: bool, default: false, description: 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)' },
   { key: 'cache-dir', type: pth, value: 'DIR', description: 'cache of pulled images, by digest (default: $XDG_CACHE_HOME/sifpack or ~/.cache/sifpack)' },
+  { key: 'image-dir', type: pth, value: 'DIR', description: 'shared directory where --image oras://... is pulled for jobs, once, on the login node (default: next to the job script)' },
   // run
   { key: 'workdir', type: pth, value: 'DIR', description: 'where `run` keeps the files of each step (default: .sifpack/ENV_NAME)' },
   // slurm commands, for sites with wrappers

@@ -13,8 +13,7 @@
  *   variables:
  *     OMP_NUM_THREADS: "1"
  */
-import YAML from 'yaml';
-import { parseYamlFile } from '../util/yaml.js';
+import { parseYamlFile, yamlLib } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 import { matchSpecProblem, parseMatchSpec, pipLineProblem } from './match-spec.js';
@@ -128,7 +127,7 @@ function checkOneLine(spec: EnvironmentSpec, file: string): void {
 
 /** A YAML scalar, quoted only when YAML needs it. */
 function scalar(s: string): string {
-  return YAML.stringify(s, { lineWidth: 0 }).trimEnd();
+  return yamlLib().stringify(s, { lineWidth: 0 }).trimEnd();
 }
 
 /**

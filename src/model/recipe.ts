@@ -64,6 +64,8 @@ export type RecipeSource =
       fileModes: [string, 'text' | 'binary'][];
       /** Paths relative to the prefix left out (--allow-local). */
       skip: string[];
+      /** Whether etc/conda/activate.d holds hooks (unknown: undefined). */
+      activationHooks?: boolean;
     };
 
 /** Apptainer's bootstrap agents for the base image (Bootstrap: in the def file). */

@@ -3,6 +3,7 @@
  * value is checked here, and a bad one names where it came from (a flag, a
  * variable, a sifpack.yml field) and the forms that are valid.
  */
+import type { PulledImage } from './sbatch-script.js';
 import path from 'node:path';
 import type { Sources } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
@@ -20,6 +21,8 @@ export interface SlurmJob {
   args: string[];
   /** Absolute path of the .sif image. */
   image: string;
+  /** When the image was pulled from a registry for this job (sbatch --image oras://...). */
+  pulledFrom?: PulledImage;
   runtime: 'apptainer' | 'singularity';
   jobName: string;
   time?: string;

@@ -88,6 +88,18 @@ export function unpackPrefixLines(recipe: Recipe): string[] {
   ];
 }
 
+/**
+ * What `apptainer run-help` shows: the def's %help, and the
+ * /.singularity.d/runscript.help the Dockerfile writes, so both builders give it.
+ */
+export function helpLines(recipe: Recipe, version: string): string[] {
+  const lines = [`Conda environment "${recipe.envName}" packed by sifpack ${version} (preset ${recipe.preset.name}).`, 'Run a script:   apptainer exec IMAGE.sif python script.py ARGS'];
+  const lock = recipe.source.kind === 'env-file' && !!recipe.source.lock;
+  if (hasSifpackDir(recipe)) lines.push(`The environment file${lock ? ' and lock' : ''} it was built from: ${IMAGE_SIFPACK_DIR}/`);
+  if (recipe.source.kind === 'prefix') lines.push(`The environment was copied from the installed prefix ${recipe.source.hostPath} (no environment file in the image).`);
+  return [...lines, 'Packages:', ...recipe.packages.map((p) => `  ${p}`)];
+}
+
 export function renderDef(recipe: Recipe, opts: { version: string; defName: string }): Rendered {
   const test = testCommand(recipe);
   const os = osInstallLine(recipe);
@@ -114,9 +126,7 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     testCommand: test,
     testEcho: shellQuote(`sifpack test: checked ${[...recipe.testImports, ...recipe.testGuessed].join(', ')}`),
     labels: recipe.labels.map(([key, value]) => ({ key, value })),
-    hasLock: recipe.source.kind === 'env-file' && !!recipe.source.lock,
-    sifpackDir: hasSifpackDir(recipe) ? IMAGE_SIFPACK_DIR : undefined,
-    packages: recipe.packages,
+    help: helpLines(recipe, opts.version),
   });
   return { text, warnings: [] };
 }

@@ -14,13 +14,21 @@
  *
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
-import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
-import { environmentLines, hasSifpackDir, osInstallLine, testCommand } from './def.js';
+import { IMAGE_ENV_ARCHIVE, IMAGE_ENV_PREFIX, type Recipe } from '../model/recipe.js';
+import { environmentLines, helpLines, osInstallLine, testCommand } from './def.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
 /** The env script's place: after apptainer's 90-environment.sh, before 95-apps.sh and 99-base.sh. */
 export const ENV_SCRIPT = '/.singularity.d/env/91-sifpack-environment.sh';
+
+/** What `apptainer run-help` prints; apptainer's conversion and sifpack convert keep it. */
+export const HELP_FILE = '/.singularity.d/runscript.help';
+
+export const HOOKS_WARNING =
+  "Dockerfile: conda activation hooks (etc/conda/activate.d) run in the SIF made from this image (through /.singularity.d/env/91-sifpack-environment.sh, as the definition file's %environment does), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them";
+export const COPY_WARNING =
+  `Dockerfile: COPY expects the env under prefix/ in the build context already relocated to ${IMAGE_ENV_PREFIX}; \`sifpack build --from-prefix ... --builder docker\` packs that context (a plain copy of the env would keep its old paths)`;
 
 /** A Dockerfile double-quoted word: JSON escapes, plus `$` escaped unless it is a deliberate $PATH. */
 function dockerString(value: string, keepPathVar = false): string {
@@ -46,6 +54,8 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   const envScriptCommand = `mkdir -p /.singularity.d/env && printf '%s\\n' \\\n    ${envScript.map(shellQuote).join(' \\\n    ')} \\\n    > ${ENV_SCRIPT}`;
   // In the install step's RUN: one container less per build.
   commands.push(envScriptCommand);
+  // The def's %help, in the file apptainer writes %help to.
+  commands.push(`printf '%s\\n' \\\n    ${helpLines(recipe, opts.version).map(shellQuote).join(' \\\n    ')} \\\n    > ${HELP_FILE}`);
   const runInstall = commands.join('; \\\n    ');
 
   const envLines = recipe.environment.map(([k, v]) => `${k}=${dockerString(v, k === 'PATH')}`).join(' \\\n    ');
@@ -54,16 +64,11 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   if (recipe.environment.length > 4) {
     warnings.push('Dockerfile: ENV also applies while the image is built, where apptainer\'s %environment is runtime-only; the environment.yml variables are set during the build steps too');
   }
-  warnings.push(
-    "Dockerfile: conda activation hooks (etc/conda/activate.d) run in the SIF made from this image (through /.singularity.d/env/91-sifpack-environment.sh, as the definition file's %environment does), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them",
-  );
-  warnings.push(
-    hasSifpackDir(recipe)
-      ? `Dockerfile: there is no %help; the package list is in the definition file and the environment.yml copied to ${IMAGE_SIFPACK_DIR}`
-      : 'Dockerfile: there is no %help; the package list is in the definition file (sifpack def)',
-  );
+  // About `docker run` of the image: the SIF made from it runs the hooks. An env file's
+  // packages may bring hooks; an installed prefix shows whether it has any.
+  if (recipe.source.kind === 'env-file' || recipe.source.activationHooks !== false) warnings.push(HOOKS_WARNING);
   if (recipe.source.kind === 'prefix' && !recipe.source.keepPath) {
-    warnings.push(`Dockerfile: COPY expects the env under prefix/ in the build context already relocated to ${recipe.envPrefix}; \`sifpack build --from-prefix ... --builder docker\` packs that context (a plain copy of the env would keep its old paths)`);
+    warnings.push(COPY_WARNING);
   }
 
   const text = renderTemplate('Dockerfile.mustache', {
@@ -73,6 +78,8 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
     presetDescription: recipe.preset.description,
     baseImage: recipe.baseImage,
     copies,
+    prefixContext: recipe.source.kind === 'prefix' && !recipe.source.keepPath,
+    envPrefix: recipe.envPrefix,
     runInstall,
     envLines,
     labelLines,

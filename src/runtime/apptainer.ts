@@ -84,6 +84,11 @@ export interface ApptainerBuildRequest {
 
 const prefixVar = (rt: RuntimeInfo) => (rt.flavour === 'apptainer' ? 'APPTAINER' : 'SINGULARITY');
 
+/** The environment with the runtime's scratch variable (APPTAINER_TMPDIR) set to `tmpdir`, when given. */
+export function withScratch(rt: RuntimeInfo, env: NodeJS.ProcessEnv, tmpdir: string | undefined): NodeJS.ProcessEnv {
+  return tmpdir ? { ...env, [`${prefixVar(rt)}_TMPDIR`]: path.resolve(tmpdir) } : env;
+}
+
 /** The path itself, or its closest existing parent (the cache dir may not exist yet). */
 async function nearestExisting(p: string): Promise<string> {
   let cur = path.resolve(p);

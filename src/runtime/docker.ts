@@ -4,12 +4,25 @@
  * take an engine as an argument and tests can pass the real one.
  */
 import os from 'node:os';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { ImageConfig } from '../sif/rootfs-metadata.js';
 import { readBuildStream } from './docker-build-stream.js';
+
+/**
+ * dockerode (with ssh2 and its friends) costs a fifth of a CPU second to
+ * load: loaded on first use, so commands that never talk to Docker (push,
+ * pull, sbatch, status) start faster.
+ */
+let dockerode: typeof Docker | undefined;
+function Dockerode(): typeof Docker {
+  dockerode ??= createRequire(import.meta.url)('dockerode') as typeof Docker;
+  return dockerode;
+}
 
 export interface ImageInfo {
   id: string;
@@ -31,8 +44,11 @@ export interface BuildOptions {
 
 export interface DockerEngine {
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  /** Creates a container (never started), hands its flattened filesystem to `use`, removes it on every path. */
-  withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /**
+   * Creates a container (never started), hands its flattened filesystem to `use`, removes it on every path.
+   * `readFile` reads one small file of it first (undefined when absent), e.g. metadata written before the stream.
+   */
+  withExport<T>(ref: string, use: (tar: Readable, readFile: (file: string) => Promise<Buffer | undefined>) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Builds an image from a tar context; resolves with the image id, rejects on the build's own errors. */
   build(context: Readable, opts: BuildOptions): Promise<string>;
   /** Streams `docker save` of an image. */
@@ -51,9 +67,43 @@ function engineError(err: unknown, what: string): RuntimeFailure {
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
 }
 
+/** One regular file of a container (through the archive API), at most 1 MiB; undefined when absent. */
+async function readContainerFile(container: Docker.Container, file: string): Promise<Buffer | undefined> {
+  let archive: Readable;
+  try {
+    archive = (await container.getArchive({ path: file })) as unknown as Readable;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw engineError(err, `read ${file}`);
+  }
+  const extract = tar.extract();
+  let found: Buffer | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, entry, next) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      entry.on('data', (c: unknown) => {
+        const b = c as Buffer;
+        size += b.length;
+        if (header.type === 'file' && found === undefined && size <= 1 << 20) chunks.push(b);
+      });
+      entry.on('end', () => {
+        if (header.type === 'file' && found === undefined && size <= 1 << 20) found = Buffer.concat(chunks);
+        next();
+      });
+      entry.on('error', reject);
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  archive.pipe(extract);
+  await done;
+  return found;
+}
+
 export class DockerodeEngine implements DockerEngine {
   readonly docker: Docker;
-  constructor(docker: Docker = new Docker()) {
+  constructor(docker: Docker = new (Dockerode())()) {
     this.docker = docker;
   }
 
@@ -67,7 +117,7 @@ export class DockerodeEngine implements DockerEngine {
     }
   }
 
-  async withExport<T>(ref: string, use: (tar: Readable) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async withExport<T>(ref: string, use: (tar: Readable, readFile: (file: string) => Promise<Buffer | undefined>) => Promise<T>, signal?: AbortSignal): Promise<T> {
     let container: Docker.Container;
     try {
       // Never started: the entrypoint only has to be non-empty for create to accept it.
@@ -81,6 +131,7 @@ export class DockerodeEngine implements DockerEngine {
     const onAbort = () => void remove();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      const readFile = (file: string) => readContainerFile(container, file);
       let stream: Readable;
       try {
         stream = (await container.export()) as unknown as Readable;
@@ -92,7 +143,7 @@ export class DockerodeEngine implements DockerEngine {
       let exportError: Error | undefined;
       stream.on('error', (err: Error) => (exportError ??= err));
       try {
-        return await use(stream);
+        return await use(stream, readFile);
       } catch (err) {
         if (exportError && !signal?.aborted) throw engineError(exportError, `export ${ref}`);
         throw err;
@@ -184,5 +235,5 @@ export async function pingEngine(docker: Docker, timeoutMs: number): Promise<Eng
  */
 export function dockerClient(env: NodeJS.ProcessEnv = process.env): Docker {
   const host = env.DOCKER_HOST ?? '';
-  return host === '' || host.startsWith('unix://') ? new Docker({ agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions) : new Docker();
+  return host === '' || host.startsWith('unix://') ? new (Dockerode())({ agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions) : new (Dockerode())();
 }

@@ -87,10 +87,9 @@ export function requirePrimaryPartition(img: SifImage): { descriptor: Descriptor
   return { descriptor: prim[0]!, partition: partitionOf(prim[0]!)! };
 }
 
-/** An object's bytes. Meant for small objects (def file, JSON, signatures). */
-export async function readObject(img: SifImage, d: Descriptor, maxBytes = 64 * 1024 * 1024): Promise<Buffer> {
-  if (d.size > BigInt(maxBytes)) throw new InputError(`${img.path}: object ${d.id} is ${d.size} bytes, too big to read whole`);
-  const handle = await fs.open(img.path, 'r');
+/** An object's bytes, read whole: the callers bound its size first. */
+export async function readObjectBytes(file: string, d: Descriptor): Promise<Buffer> {
+  const handle = await fs.open(file, 'r');
   try {
     const buf = Buffer.alloc(Number(d.size));
     await handle.read(buf, 0, buf.length, Number(d.offset));
@@ -98,6 +97,12 @@ export async function readObject(img: SifImage, d: Descriptor, maxBytes = 64 * 1
   } finally {
     await handle.close();
   }
+}
+
+/** An object's bytes. Meant for small objects (def file, JSON, signatures). */
+export async function readObject(img: SifImage, d: Descriptor, maxBytes = 64 * 1024 * 1024): Promise<Buffer> {
+  if (d.size > BigInt(maxBytes)) throw new InputError(`${img.path}: object ${d.id} is ${d.size} bytes, too big to read whole`);
+  return readObjectBytes(img.path, d);
 }
 
 /** The first descriptor of `dataType` named `name` (any name when omitted). */

@@ -9,13 +9,13 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { IMAGE_ENV_ARCHIVE, type Recipe } from '../model/recipe.js';
-import { type RuntimeInfo, buildWithApptainer, detectRuntime } from '../runtime/apptainer.js';
+import { type RuntimeInfo, buildWithApptainer, detectRuntime, importantLines, withScratch } from '../runtime/apptainer.js';
 import { type ContextDir, type ContextFile, type PrefixTransform, type RelocationReport, emptyRelocationReport, packContext } from '../runtime/build-context.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { APPTAINER_CREDENTIALS, type ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
-import { renderDockerfile } from '../render/dockerfile.js';
+import { COPY_WARNING, HOOKS_WARNING, renderDockerfile } from '../render/dockerfile.js';
 import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { convertImage } from './convert.js';
@@ -266,13 +266,14 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
   const docker = picked.engine;
   const tag = req.tag ?? `sifpack/${req.name.toLowerCase().replace(/[^a-z0-9._-]/g, '-')}:${hash.slice(7, 19)}`;
   const existing = req.force ? undefined : await docker.inspectImage(tag);
+  const dockerRecipe = forDockerContext(recipe);
   if (existing && existing.config.Labels?.['sifpack.build-hash'] === hash) {
     req.onInfo(`Docker image ${tag} already has this build hash: not rebuilding it`);
   } else {
-    const dockerRecipe = forDockerContext(recipe);
     const dockerfile = renderDockerfile(dockerRecipe, { version: req.sifpackVersion });
-    // The context packed here is the relocated one the COPY warning asks for.
-    warnings.push(...dockerfile.warnings.filter((w) => !w.startsWith('Dockerfile: COPY expects the env under prefix/')));
+    // The context packed here is the relocated one the COPY warning asks for, and the
+    // SIF runs the hooks: that warning concerns only a Docker image taken elsewhere (below).
+    warnings.push(...dockerfile.warnings.filter((w) => w !== COPY_WARNING && w !== HOOKS_WARNING));
     const ctx = dockerContext(dockerRecipe, dockerfile.text);
     req.onInfo(`building ${tag} with the Docker engine`);
     let packError: unknown;
@@ -300,21 +301,30 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
     }
   }
   if (req.dockerArchive) {
+    warnings.push(HOOKS_WARNING);
     req.onInfo(`saving ${tag} to ${req.dockerArchive} (docker save format)`);
     await writeArchive(await docker.save(tag), path.resolve(req.cwd, req.dockerArchive), req.force);
   }
   // The SIF: apptainer's own conversion when it is here, else sifpack's converter.
   const rt = await detectRuntime(runner, 'auto', req.env);
   if (rt) {
-    req.onInfo(`converting with ${rt.flavour} build ${path.basename(req.output)} docker-daemon://${tag}`);
+    req.onInfo(`converting with ${rt.flavour} build ${path.basename(req.output)} docker-daemon://${tag}${req.tmpdir ? ` (scratch in --tmpdir ${req.tmpdir})` : ''}`);
     const tmp = `${tempPathFor(req.output)}.sif`;
-    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: req.env, passCredentials: APPTAINER_CREDENTIALS, onLine: req.onLine, ...(req.signal ? { signal: req.signal } : {}) });
+    const lines: string[] = [];
+    const onLine = (l: string) => {
+      lines.push(l);
+      req.onLine(l);
+    };
+    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: withScratch(rt, req.env, req.tmpdir), passCredentials: APPTAINER_CREDENTIALS, onLine, ...(req.signal ? { signal: req.signal } : {}) });
     if (res.code !== 0) {
       await fs.rm(tmp, { force: true });
-      throw new RuntimeFailure(`${rt.flavour} build from docker-daemon://${tag} failed (exit ${res.code})`);
+      if (req.signal?.aborted) throw interrupted();
+      throw new RuntimeFailure(`${rt.flavour} build from docker-daemon://${tag} failed (exit ${res.code})`, { details: importantLines(lines) });
     }
     await fs.rename(tmp, req.output);
   } else {
+    // The engine builds in its own data root; sifpack's converter streams into the output and needs
+    // scratch only when its squashfs tool cannot write at an offset (tar2sqfs).
     req.onInfo(`converting ${tag} to ${path.basename(req.output)} with sifpack's converter (no apptainer here)`);
     await convertImage(docker, runner, {
       image: tag,
@@ -323,6 +333,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       force: true,
       sifpackVersion: req.sifpackVersion,
       labels: Object.fromEntries(recipe.labels),
+      ...(req.tmpdir ? { tmpdir: req.tmpdir } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });
   }

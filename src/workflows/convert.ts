@@ -10,6 +10,7 @@
  * writes a temporary squashfs that is then streamed into place.
  */
 import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
 import { EXIT, RuntimeFailure, SifpackError, ToolNotFoundError } from '../errors.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { requireImage } from '../runtime/docker.js';
@@ -35,6 +36,8 @@ export interface ConvertRequest {
   now?: Date;
   /** Extra labels (sifpack build adds its own). */
   labels?: Record<string, string>;
+  /** Scratch for a squashfs written before it goes into the SIF (tar2sqfs only); default beside the output. */
+  tmpdir?: string;
 }
 
 export interface ConvertResult {
@@ -50,12 +53,14 @@ export interface ConvertResult {
  * The JSON apptainer stores as inspect-metadata.json, so `apptainer inspect` works without
  * unpacking. apptainer fills it from `inspect --all`, which trims each text's trailing newlines.
  */
-export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>): object {
+export function inspectMetadata(cfg: ImageConfig, deffile: string, labels: Record<string, string>, helpfile?: string): object {
   const trim = (s: string) => s.replace(/\n+$/, '');
   return {
     data: {
       attributes: {
         deffile: trim(deffile),
+        // apptainer run-help reads this, not the image's runscript.help, when the object exists.
+        ...(helpfile ? { helpfile: trim(helpfile) } : {}),
         environment: {
           '/.singularity.d/env/10-docker2singularity.sh': trim(dockerEnvScript(cfg.Env ?? [])),
           '/.singularity.d/env/90-environment.sh': trim(ENVIRONMENT_SH),
@@ -129,10 +134,6 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
   const report: TransformReport = { entries: 0, bytes: 0, replaced: [] };
   let tmpSquash: string | undefined;
   try {
-    writer.addObject(DataType.Deffile, Buffer.from(deffile));
-    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels))), { name: 'inspect-metadata.json' });
-    writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(ociConfig(info.config))), { name: 'oci-config.json' });
-    const offset = writer.partitionOffset();
     const metadata = rootfsMetadata(info.config, deffile, labels);
     req.onProgress?.(`exporting ${req.image} (${(info.size / 2 ** 20).toFixed(0)} MiB) into ${squasher.name}`);
 
@@ -141,7 +142,14 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
     try {
     await engine.withExport(
       req.image,
-      async (exported) => {
+      async (exported, readFile) => {
+        // What apptainer's inspect-metadata.json holds: read from the image before its filesystem streams,
+        // since these objects go before the partition.
+        const help = (await readFile('/.singularity.d/runscript.help'))?.toString('utf8');
+        writer.addObject(DataType.Deffile, Buffer.from(deffile));
+        writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(inspectMetadata(info.config, deffile, labels, help))), { name: 'inspect-metadata.json' });
+        writer.addObject(DataType.GenericJSON, Buffer.from(JSON.stringify(ociConfig(info.config))), { name: 'oci-config.json' });
+        const offset = writer.partitionOffset();
         const rootfs = transformRootfs(exported, metadata, report);
         const common = { stdin: rootfs, onLine: (l: string) => lines.push(l), ...(req.signal ? { signal: req.signal } : {}) };
         let res: { code: number };
@@ -149,8 +157,9 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
           // -offset: the squashfs goes straight into the SIF at its aligned place.
           res = await runner.stream(squasher.path, ['-', writer.tmp, '-tar', '-offset', String(offset), '-noappend', '-comp', req.compression, '-root-mode', '755', '-quiet', '-no-progress'], common);
         } else {
-          tmpSquash = `${writer.tmp}.squashfs`;
-          res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', tmpSquash], common);
+          const squash = req.tmpdir ? path.join(path.resolve(req.tmpdir), `${path.basename(writer.tmp)}.squashfs`) : `${writer.tmp}.squashfs`;
+          tmpSquash = squash;
+          res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', squash], common);
         }
         if (req.signal?.aborted) throw new SifpackError('conversion interrupted; no image written', EXIT.interrupted);
         if (res.code !== 0 && lines.some((l) => /no space left on device/i.test(l))) throw writeFailure(writer.target, Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }));

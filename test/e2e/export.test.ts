@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvironmentYaml } from '../../src/model/environment.js';
 import { analysisEnv, writePrefix } from '../fixtures/prefix-builder.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, expectGolden, tempDir } from '../helpers.js';
 import { sifpack } from './cli.js';
 
 const EXAMPLE_PREFIX = path.join(ROOT, 'examples', 'pandas-analysis', 'envs', 'analysis');
@@ -29,6 +29,8 @@ describe('sifpack export (built CLI)', () => {
     expect(spec.dependencies).toContain('numpy=1.26.4');
     expect(spec.pip).toContain('tqdm==4.66.2');
     expect(yml).not.toMatch(/^prefix:/m);
+    // The example's environment.yml is what this command writes (a golden file this test regenerates).
+    await expectGolden(path.join(ROOT, 'examples', 'pandas-analysis', 'environment.yml'), yml);
     const lock = await fs.readFile(path.join(out, 'environment.lock'), 'utf8');
     expect(lock).toMatch(/^@EXPLICIT$/m);
     expect(await fs.readFile(path.join(out, 'environment.lock.pip.txt'), 'utf8')).toContain('tqdm==4.66.2');
@@ -119,5 +121,42 @@ describe('sifpack export (built CLI)', () => {
     const v = await sifpack(['--version']);
     const pkg = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(v.stdout.trim()).toBe(pkg.version);
+  });
+});
+
+describe('def --from-prefix runs the checks export runs on the same prefix (built CLI)', () => {
+  it('an editable install: both exit 2 naming it; with --allow-local both go on and say what was left out', async () => {
+    const p = await writePrefix(path.join(tmp, 'editable'), analysisEnv({ editable: true }));
+    const out = path.join(tmp, 'editable-out');
+    await fs.mkdir(out);
+    const exp = await sifpack(['export', '-p', p, '-o', 'environment.yml'], { cwd: out });
+    const def = await sifpack(['def', '--from-prefix', p, '-o', 'x.def'], { cwd: out });
+    for (const r of [exp, def]) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain('mylab');
+      expect(r.stderr).toContain('--allow-local');
+    }
+    expect(await fs.readdir(out)).toEqual([]);
+    const exp2 = await sifpack(['export', '-p', p, '-o', 'environment.yml', '--allow-local'], { cwd: out });
+    const def2 = await sifpack(['def', '--from-prefix', p, '-o', 'x.def', '--allow-local'], { cwd: out });
+    expect(exp2.code, exp2.stderr).toBe(0);
+    expect(def2.code, def2.stderr).toBe(0);
+    expect(exp2.stderr).toMatch(/left out 1 local pip install\(s\): mylab/);
+    expect(def2.stderr).toMatch(/left out of the image \(--allow-local\): .*mylab/);
+  });
+
+  it('an osx-arm64 prefix: export warns and recommends --from-history; def refuses (its files cannot run in a linux-64 image), exit 2, nothing written', async () => {
+    const spec = analysisEnv();
+    spec.packages = spec.packages.map((x) => (x.noarchPython ? x : { ...x, subdir: 'osx-arm64' }));
+    const p = await writePrefix(path.join(tmp, 'mac'), spec);
+    const out = path.join(tmp, 'mac-out');
+    await fs.mkdir(out);
+    const exp = await sifpack(['export', '-p', p], { cwd: out });
+    expect(exp.code, exp.stderr).toBe(0);
+    expect(exp.stderr).toMatch(/osx-arm64.*--from-history/);
+    const def = await sifpack(['def', '--from-prefix', p, '-o', 'x.def', '--allow-local'], { cwd: out });
+    expect(def.code).toBe(2);
+    expect(def.stderr).toContain('python 3.11.8 is built for osx-arm64; the image runs linux-64');
+    expect(await fs.readdir(out)).toEqual([]);
   });
 });

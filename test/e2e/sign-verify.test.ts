@@ -7,9 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataType } from '../../src/sif/layout.js';
 import { loadIntegrityImage } from '../../src/sif/integrity/image.js';
-import { SifWriter } from '../../src/sif/writer.js';
+import { makeSmallSif } from '../fixtures/sif-maker.js';
 import { ROOT, tempDir } from '../helpers.js';
 import { sifpack } from './cli.js';
 
@@ -21,18 +20,7 @@ let dir: string;
 let base: string;
 beforeAll(async () => {
   dir = await tempDir('sifpack-sign-e2e-');
-  // A SIF sifpack's writer makes: def file, JSON metadata, squashfs partition (group 1).
-  const root = path.join(dir, 'root');
-  await fs.mkdir(path.join(root, 'etc'), { recursive: true });
-  await fs.writeFile(path.join(root, 'etc', 'hello'), 'hello\n');
-  const sqfs = path.join(dir, 'root.sqfs');
-  execFileSync('mksquashfs', [root, sqfs, '-noappend', '-comp', 'gzip', '-quiet']);
-  base = path.join(dir, 'base.sif');
-  const w = await SifWriter.create(base, { now: new Date('2026-01-02T03:04:05Z') });
-  w.addObject(DataType.Deffile, Buffer.from('Bootstrap: docker-daemon\nFrom: sifpack-test/busybox:1\n'));
-  w.addObject(DataType.GenericJSON, Buffer.from('{"data":{"attributes":{"labels":{}}}}'), { name: 'inspect-metadata.json' });
-  await w.writePartition((await import('node:fs')).createReadStream(sqfs), { arch: 'amd64', name: 'rootfs.squashfs' });
-  await w.finish();
+  base = await makeSmallSif(dir);
 });
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });

@@ -151,11 +151,30 @@ describe('the definition file, section by section', () => {
     expect(sections(renderDef(withFile, { version: VERSION, defName: 'x.def' }).text).help).toContain('The environment file it was built from: /opt/sifpack/');
   });
 
-  it('the Dockerfile writes the %environment (exports and activate.d hooks) as a /.singularity.d/env script, and sh runs it', async () => {
+  it('--from-prefix Dockerfile: the file says what prefix/ is; the activation-hooks warning only when the prefix has hooks', async () => {
+    const { HOOKS_WARNING } = await import('../../src/render/dockerfile.js');
+    const { settings } = resolveSettings({ cwd: ROOT });
+    const plain = path.join(ROOT, 'examples/pandas-analysis/envs/analysis');
+    const dir = await tempDir();
+    const hooked = path.join(dir, 'analysis');
+    await fs.cp(plain, hooked, { recursive: true, verbatimSymlinks: true });
+    await fs.mkdir(path.join(hooked, 'etc/conda/activate.d'), { recursive: true });
+    await fs.writeFile(path.join(hooked, 'etc/conda/activate.d/gdal.sh'), 'export GDAL_DATA="$CONDA_PREFIX/share/gdal"\n');
+    const render = async (prefix: string) => renderDockerfile((await recipeFromInputs({ fromPrefix: prefix, defDir: dir, cwd: dir }, settings)).recipe, { version: VERSION });
+    const without = await render(plain);
+    expect(without.warnings).not.toContain(HOOKS_WARNING);
+    expect(without.text).toMatch(/^# prefix\/ is the build context `sifpack build --from-prefix \.\.\. --builder docker` packs:\n# the env relocated to \/opt\/env\. .*\nCOPY \["prefix\/", "\/opt\/env\/"\]$/m);
+    expect((await render(hooked)).warnings).toContain(HOOKS_WARNING);
+    // An env file's packages may bring hooks: the warning stays.
+    expect(renderDockerfile(await exampleRecipe('pandas-analysis'), { version: VERSION }).warnings).toContain(HOOKS_WARNING);
+    await fs.rm(dir, { recursive: true });
+  });
+
+  it('the Dockerfile writes the %environment (exports and activate.d hooks) as a /.singularity.d/env script and the %help as runscript.help, and sh runs them', async () => {
     const { execFileSync } = await import('node:child_process');
     const recipe = await exampleRecipe('pandas-analysis');
     const docker = renderDockerfile(recipe, { version: VERSION }).text;
-    const run = /(mkdir -p \/\.singularity\.d\/env[\s\S]*?91-sifpack-environment\.sh)$/m.exec(docker);
+    const run = /(mkdir -p \/\.singularity\.d\/env[\s\S]*?runscript\.help)$/m.exec(docker);
     expect(run).not.toBeNull();
     const dir = await tempDir();
     // the RUN line, re-rooted into a temp dir, then the script sourced with an activate.d hook in place
@@ -164,6 +183,9 @@ describe('the definition file, section by section', () => {
     const script = await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8');
     const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
     for (const line of sections(def).environment!) expect(script).toContain(line);
+    // What `apptainer run-help` prints for a def-built image, line for line (sections() trims the def's indent).
+    const help = await fs.readFile(path.join(dir, '.singularity.d/runscript.help'), 'utf8');
+    expect(help.trimEnd().split('\n').map((l) => l.trim())).toEqual(sections(def).help);
     await fs.rm(dir, { recursive: true });
   });
 

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { DESCRIPTOR_SIZE, type Descriptor, HEADER_SIZE, type Header, decodeDescriptor, decodeHeader } from '../layout.js';
-import { readSif } from '../reader.js';
+import { readObjectBytes, readSif } from '../reader.js';
 
 export interface RawDescriptor {
   /** Slot index in the descriptor table (id = slot + 1 for objects sylabs/sif adds). */
@@ -75,14 +75,7 @@ export async function hashObjects(img: IntegrityImage, ds: Descriptor[], algorit
 /** A small object's bytes (signatures). */
 export async function readObjectData(img: IntegrityImage, d: Descriptor, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
   if (d.size > BigInt(maxBytes)) throw new RangeError(`object ${d.id} is ${d.size} bytes, too big for a signature`);
-  const handle = await fs.open(img.path, 'r');
-  try {
-    const buf = Buffer.alloc(Number(d.size));
-    await handle.read(buf, 0, buf.length, Number(d.offset));
-    return buf;
-  } finally {
-    await handle.close();
-  }
+  return readObjectBytes(img.path, d);
 }
 
 /** Sorted ids of the groups that hold at least one object (sylabs/sif select.go getGroupIDs). */

@@ -28,7 +28,20 @@ RUN set -eu; \
     'if [ -d /opt/env/etc/conda/activate.d ]; then' \
     '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
     fi \
-    > /.singularity.d/env/91-sifpack-environment.sh
+    > /.singularity.d/env/91-sifpack-environment.sh; \
+    printf '%s\n' \
+    'Conda environment "analysis" packed by sifpack 0.1.0 (preset cuda).' \
+    'Run a script:   apptainer exec IMAGE.sif python script.py ARGS' \
+    'The environment file it was built from: /opt/sifpack/' \
+    Packages: \
+    '  python=3.11.8' \
+    '  pandas=2.2.1' \
+    '  pip=24.0' \
+    '  numpy=1.26.4' \
+    '  matplotlib-base=3.8.3' \
+    '  pip: tabulate==0.9.0' \
+    '  pip: tqdm==4.66.2' \
+    > /.singularity.d/runscript.help
 
 # The env is active for every command: no conda activate, no entrypoint shim.
 ENV PATH="/opt/env/bin:$PATH" \
