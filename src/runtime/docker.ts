@@ -140,12 +140,14 @@ export class DockerodeEngine implements DockerEngine {
       }
       // The engine dying mid-export breaks the response ("aborted"); what fails
       // further down (a broken pipe into mksquashfs) is a symptom: name the cause.
+      // The response also breaks when the consumer gives up (disk full), so the
+      // engine is blamed only when it no longer answers.
       let exportError: Error | undefined;
       stream.on('error', (err: Error) => (exportError ??= err));
       try {
         return await use(stream, readFile);
       } catch (err) {
-        if (exportError && !signal?.aborted) throw engineError(exportError, `export ${ref}`);
+        if (exportError && !signal?.aborted && !(await pingEngine(this.docker, 3000).then(() => true, () => false))) throw engineError(exportError, `export ${ref}`);
         throw err;
       }
     } finally {

@@ -2,7 +2,8 @@
  * Canary secrets over registries: push and pull against the real basic-auth
  * test registry (SIFPACK_TEST_AUTH_REGISTRY), with the password coming from
  * each place sifpack takes one — --password-stdin, SIFPACK_REGISTRY_PASSWORD,
- * APPTAINER_DOCKER_PASSWORD, a Docker config.json `auth` entry. The right
+ * APPTAINER_DOCKER_PASSWORD, a Docker config.json `auth` entry, a Docker
+ * credential helper (`credsStore`; the test double in test/doubles/bin). The right
  * password (so the code path that sends it runs: the push and pull succeed)
  * and a wrong canary password (so the 401 path runs) must appear nowhere:
  * stdout, stderr (its log lines), --json, any file sifpack wrote (state dir,
@@ -20,6 +21,7 @@ import { ROOT, service, tempDir } from '../helpers.js';
 import { RecordingWrappers } from './recording-wrappers.js';
 
 const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'oras', 'busybox_amd64.sif');
+const HELPER = 'docker-credential-sifpack-test-double';
 const CANARY = `canary${randomBytes(8).toString('hex')}`;
 const RUN = randomBytes(3).toString('hex');
 let dir: string;
@@ -50,7 +52,8 @@ beforeAll(async () => {
   await fs.mkdir(path.join(dir, 'home'));
   await fs.copyFile(FIXTURE, path.join(work, 'busybox.sif'));
   wrappers = new RecordingWrappers(path.join(dir, 'wrappers'));
-  await wrappers.install(process.env.PATH!);
+  // The credential helper is a child too: recorded like the tools.
+  await wrappers.install(process.env.PATH!, { [HELPER]: path.join(ROOT, 'test', 'doubles', 'bin', HELPER) });
   // The right password is random per service start: it is a canary too.
   secrets = [password, b64(`${user}:${password}`), CANARY, b64(`${user}:pw${CANARY}`)];
 });
@@ -63,11 +66,16 @@ async function sources(pw: string, tag: string): Promise<{ name: string; env: No
   const cfgDir = path.join(inputs, `docker-config-${tag}`);
   await fs.mkdir(cfgDir, { recursive: true });
   await fs.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { [reg]: { auth: b64(`${user}:${pw}`) } } }));
+  const helperDir = path.join(inputs, `helper-config-${tag}`);
+  await fs.mkdir(helperDir, { recursive: true });
+  await fs.writeFile(path.join(helperDir, 'config.json'), JSON.stringify({ credsStore: 'sifpack-test-double' }));
+  await fs.writeFile(path.join(helperDir, 'store.json'), JSON.stringify({ [reg]: { Username: user, Secret: pw } }));
   return [
     { name: '--password-stdin', env: {}, args: ['--username', user, '--password-stdin'], input: `${pw}\n` },
     { name: 'SIFPACK_REGISTRY_PASSWORD', env: { SIFPACK_REGISTRY_USERNAME: user, SIFPACK_REGISTRY_PASSWORD: pw }, args: [] },
     { name: 'APPTAINER_DOCKER_PASSWORD', env: { APPTAINER_DOCKER_USERNAME: user, APPTAINER_DOCKER_PASSWORD: pw }, args: [] },
     { name: 'config.json auth', env: { DOCKER_CONFIG: cfgDir }, args: [] },
+    { name: 'credential helper', env: { DOCKER_CONFIG: helperDir, SIFPACK_CRED_STORE: path.join(helperDir, 'store.json'), SIFPACK_RECORD: helperDir }, args: [] },
   ];
 }
 
@@ -78,7 +86,7 @@ function baseEnv(): NodeJS.ProcessEnv {
 describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
   it('push and pull with the right password from each source work, and the password leaves no trace', async () => {
     const seen: string[] = [];
-    // The four sources at once (independent tags and files): the suite's wall time is a chain of CLI starts.
+    // The five sources at once (independent tags and files): the suite's wall time is a chain of CLI starts.
     await Promise.all((await sources(password, 'right')).map(async (s, i) => {
       const ref = `oras://${reg}/issue17-${RUN}/canary:${i}`;
       const env = { ...baseEnv(), ...s.env };
@@ -110,7 +118,7 @@ describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
     }));
   });
 
-  it('no file sifpack wrote (state, cache, outputs) and no child process argv or environment holds a password', async () => {
+  it('no file sifpack wrote (state, cache, outputs) and no child process (the credential helper) argv or environment holds a password', async () => {
     const written = [...(await filesUnder(work)), ...(await filesUnder(path.join(dir, 'cache'))), ...(await filesUnder(path.join(dir, 'home')))];
     expect(written.some((f) => f.endsWith('hashes.json'))).toBe(true); // push remembered the digest: state was written
     expect(written.some((f) => f.includes(`${path.sep}blobs${path.sep}`))).toBe(true); // pull cached the layer
@@ -118,15 +126,17 @@ describe('canary secrets: registry passwords', { timeout: 180_000 }, () => {
       const text = await fs.readFile(f, 'latin1');
       for (const secret of secrets) expect(text.includes(secret), `${f} holds a password`).toBe(false);
     }
-    // push and pull talk HTTP themselves: they start no child. Any child would have been recorded here.
+    // push and pull talk HTTP themselves: the only child is the credential helper (any other would have been recorded here).
     const children = await wrappers.read();
     expect(wrappers.wrapped).toContain('unsquashfs');
+    expect(children.length).toBeGreaterThanOrEqual(4); // the helper ran for push and pull, right and wrong
     for (const c of children) {
       for (const secret of secrets) {
         expect(c.argv.join(' '), `${c.tool} argv`).not.toContain(secret);
         expect(Object.values(c.env).join(' '), `${c.tool} environment`).not.toContain(secret);
       }
     }
-    expect(children.map((c) => c.tool)).toEqual([]);
+    expect([...new Set(children.map((c) => c.tool))]).toEqual([HELPER]);
+    for (const c of children) expect(c.argv).toEqual(['get']); // the host goes on stdin, the secret comes back on stdout
   });
 });
