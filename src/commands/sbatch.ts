@@ -3,7 +3,8 @@ import { type Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { patternDirectory } from '../model/sbatch-script.js';
-import { buildJob } from '../model/slurm-job.js';
+import { buildJob, gpuVendorMismatch } from '../model/slurm-job.js';
+import { imageLabels } from '../runtime/image-labels.js';
 import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { checkOutputFile } from '../util/path-check.js';
@@ -105,6 +106,12 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   const realNamed = await realOf(named);
   if (realNamed && realNamed !== named) log.warn(`the working directory ${named} is a symlink to ${realNamed}; ${job.runtime} does not mount it by that name: run from ${realNamed}${built.chdir ? '' : ` (or pass --chdir ${realNamed})`}`);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
+  else if (job.gpus) {
+    // gpu-vendor amd with a CUDA image (or nvidia with a ROCm one) runs, but on the CPU or not at all.
+    const labels = (await imageLabels(job.image, ctx.runner).catch(() => ({ labels: undefined }))).labels;
+    const mismatch = gpuVendorMismatch(job, labels);
+    if (mismatch) log.warn(mismatch);
+  }
   const runDir = job.chdir ?? ctx.cwd;
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);
   const rendered = renderSbatch(job, { version: VERSION });

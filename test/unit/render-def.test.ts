@@ -6,6 +6,7 @@ import { loadPreset, parsePreset } from '../../src/config/presets.js';
 import { recipeFromInputs } from '../../src/commands/def.js';
 import { InputError } from '../../src/errors.js';
 import type { Recipe } from '../../src/model/recipe.js';
+import { captureActivationLine } from '../../src/render/activation.js';
 import { renderDef } from '../../src/render/def.js';
 import { renderDockerfile } from '../../src/render/dockerfile.js';
 import { ROOT, expectGolden, tempDir } from '../helpers.js';
@@ -71,16 +72,20 @@ describe('the definition file, section by section', () => {
       'set -eu',
       'export MAMBA_ROOT_PREFIX=/opt/conda',
       'export CONDA_OVERRIDE_CUDA=12.6',
+      'export PIP_NO_CACHE_DIR=1',
       '/bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml',
       '/bin/micromamba clean -a -y',
+      'rm -rf /root/.cache',
+      captureActivationLine('/opt/env'),
     ]);
-    expect(s.environment!.slice(0, 6)).toEqual([
+    expect(s.environment!.slice(0, 7)).toEqual([
+      'export LANG="${LANG:-C.UTF-8}"',
       'export PATH=/opt/env/bin:"$PATH"',
       'export CONDA_PREFIX=/opt/env',
       'export CONDA_DEFAULT_ENV=train',
       'export PYTHONNOUSERSITE=1',
       'export OMP_NUM_THREADS=1',
-      'if [ -d /opt/env/etc/conda/activate.d ]; then',
+      'if [ ! -f /.singularity.d/env/92-sifpack-conda-activate.sh ] && [ -d /opt/env/etc/conda/activate.d ]; then',
     ]);
     expect(s.runscript).toEqual(['exec python "$@"']);
     expect(s.test![0]).toBe('python -c \'import torch, torchvision, numpy, yaml; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["wandb"]]\'');
@@ -110,9 +115,12 @@ describe('the definition file, section by section', () => {
     expect(s.files).toEqual(['environment.yml /opt/sifpack/environment.yml', 'env.lock /opt/sifpack/environment.lock', 'env.lock.pip.txt /opt/sifpack/environment.lock.pip.txt']);
     expect(s.post).toEqual([
       'set -eu',
+      'export PIP_NO_CACHE_DIR=1',
       '/opt/conda/bin/conda create -y -p /opt/env --file /opt/sifpack/environment.lock',
       '/opt/env/bin/python -m pip install --no-deps --no-cache-dir -r /opt/sifpack/environment.lock.pip.txt',
       '/opt/conda/bin/conda clean -a -y',
+      'rm -rf /root/.cache',
+      captureActivationLine('/opt/env'),
     ]);
     expect(s.labels!.some((l) => /^sifpack\.lock-hash sha256:[0-9a-f]{64}$/.test(l))).toBe(true);
     await fs.rm(dir, { recursive: true });
@@ -124,8 +132,8 @@ describe('the definition file, section by section', () => {
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
     const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
     expect(s.files).toEqual(['analysis-env.tar /opt/sifpack/env.tar']);
-    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar', 'rmdir --ignore-fail-on-non-empty /opt/sifpack']);
-    expect(s.environment![0]).toBe('export PATH=/opt/env/bin:"$PATH"');
+    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar', 'rmdir --ignore-fail-on-non-empty /opt/sifpack', captureActivationLine('/opt/env')]);
+    expect(s.environment!.slice(0, 2)).toEqual(['export LANG="${LANG:-C.UTF-8}"', 'export PATH=/opt/env/bin:"$PATH"']);
     expect(s.labels).toContain(`sifpack.prefix-path ${prefix}`);
     expect(s.labels).toContain('sifpack.env-prefix /opt/env');
     expect(s.labels!.some((l) => /^sifpack\.prefix-hash sha256:/.test(l))).toBe(true);
@@ -180,7 +188,7 @@ describe('the definition file, section by section', () => {
     // the RUN line, re-rooted into a temp dir, then the script sourced with an activate.d hook in place
     const cmd = run![1]!.replace(/\\\n/g, ' ').replaceAll('/.singularity.d', `${dir}/.singularity.d`);
     execFileSync('sh', ['-c', cmd]);
-    const script = await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8');
+    const script = (await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8')).replaceAll(`${dir}/.singularity.d`, '/.singularity.d');
     const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
     for (const line of sections(def).environment!) expect(script).toContain(line);
     // What `apptainer run-help` prints for a def-built image, line for line (sections() trims the def's indent).
