@@ -61,6 +61,9 @@ function engineError(err: unknown, what: string): RuntimeFailure {
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
     return new RuntimeFailure(`cannot reach the Docker engine (${e.code}) to ${what}`, { hint: 'start Docker, or point DOCKER_HOST at its socket (Podman: unix://$XDG_RUNTIME_DIR/podman/podman.sock)' });
   }
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'aborted' || e.message === 'socket hang up') {
+    return new RuntimeFailure(`Docker engine: ${what} failed: the engine broke off the connection (${e.message ?? e.code}); it may have stopped or crashed`, { hint: 'check that Docker runs (`docker info`), then run the command again; nothing was written' });
+  }
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
 }
 
@@ -129,8 +132,24 @@ export class DockerodeEngine implements DockerEngine {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const readFile = (file: string) => readContainerFile(container, file);
-      const stream = (await container.export()) as unknown as Readable;
-      return await use(stream, readFile);
+      let stream: Readable;
+      try {
+        stream = (await container.export()) as unknown as Readable;
+      } catch (err) {
+        throw engineError(err, `export ${ref}`);
+      }
+      // The engine dying mid-export breaks the response ("aborted"); what fails
+      // further down (a broken pipe into mksquashfs) is a symptom: name the cause.
+      // The response also breaks when the consumer gives up (disk full), so the
+      // engine is blamed only when it no longer answers.
+      let exportError: Error | undefined;
+      stream.on('error', (err: Error) => (exportError ??= err));
+      try {
+        return await use(stream, readFile);
+      } catch (err) {
+        if (exportError && !signal?.aborted && !(await pingEngine(this.docker, 3000).then(() => true, () => false))) throw engineError(exportError, `export ${ref}`);
+        throw err;
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await remove();

@@ -22,7 +22,7 @@ import type { BlobCache } from '../runtime/blob-cache.js';
 import { type RegistryClient, RegistryHttpError, RegistryNetworkError } from '../runtime/registry-client.js';
 import { MAGIC } from '../sif/layout.js';
 import { readMetadataLabels, readSif } from '../sif/reader.js';
-import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
+import { refuseOverwrite, sweepStaleTemps, tempPathFor, writeFailure } from '../util/atomic-write.js';
 import { cachedSha256, knownSha256, rememberSha256 } from '../util/hash-cache.js';
 
 export interface TransferEvents {
@@ -278,8 +278,11 @@ export async function resolveSif(client: RegistryClient, ref: OrasRef): Promise<
   return { digest: m.digest, layer: { digest: layer.digest, size: layer.size } };
 }
 
+/** File-system errors of writing (a socket's ECONNRESET is the network's, not these). */
+const WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'EIO']);
+
 /** Downloads the blob into `tmp`, hashing and counting; throws (tmp removed) unless digest and size match. */
-async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string): Promise<number> {
+async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string, target: string): Promise<number> {
   const { body } = await o.client.getBlob(o.ref.repository, layer.digest, [`repository:${o.ref.repository}:pull`]);
   const hash = createHash('sha256');
   let n = 0;
@@ -323,6 +326,8 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
   } catch (err) {
     await fs.rm(tmp, { force: true });
     const e = err as NodeJS.ErrnoException;
+    // Disk full, quota, permissions while writing: the file system's error, naming the directory.
+    if (!(err instanceof SifpackError) && WRITE_ERRORS.has(e?.code ?? '')) throw writeFailure(target, err);
     if (err instanceof RegistryNetworkError || (!(err instanceof SifpackError) && !e?.path && !o.client.aborted)) {
       const code = err instanceof RegistryNetworkError ? err.code : e?.code ?? e?.message;
       throw new RuntimeFailure(`${formatRef(o.ref)}: connection lost after ${n} of ${layer.size} bytes (${code})`, { hint: 'pull again; nothing was written', cause: err });
@@ -347,6 +352,7 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   const outDir = path.dirname(o.output);
   if (!(await fs.stat(outDir).then((st) => st.isDirectory(), () => false))) throw new InputError(`-o ${o.output}: the directory ${outDir} does not exist`, { hint: 'create it first, or pick another output path' });
   await refuseOverwrite(o.output, { force: o.force });
+  await sweepStaleTemps(o.output); // what a killed pull left beside the target
   const { digest, layer } = await resolveSif(o.client, o.ref);
   let cached = false;
   let bytes = 0;
@@ -358,13 +364,13 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
     o.onInfo?.(`${layer.digest} is in the cache (${o.cache.dir}); ${how === 'link' ? 'linked' : 'copied'}, nothing downloaded`);
   } else if (o.useCache) {
     const tmp = await o.cache.tempFor(layer.digest);
-    bytes = await download(o, layer, tmp);
+    bytes = await download(o, layer, tmp, o.cache.pathOf(layer.digest));
     await checkOrRemove(o, tmp);
     const blob = await o.cache.commit(tmp, layer.digest);
     await o.cache.place(blob, o.output);
   } else {
     const tmp = tempPathFor(o.output);
-    bytes = await download(o, layer, tmp);
+    bytes = await download(o, layer, tmp, o.output);
     await checkOrRemove(o, tmp);
     await fs.rename(tmp, o.output);
   }
