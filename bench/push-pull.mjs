@@ -97,7 +97,7 @@ function curlPull(repo, out) {
   return { wall: secs(t0), cpu: acc.cpu };
 }
 
-const rows = { sPush: [], cPush: [], sPull: [], cPull: [], cached: [], cachedInner: [], pushRss: [], pullRss: [], sPushCpu: [], cPushCpu: [], sPullCpu: [], cPullCpu: [] };
+const rows = { sPush: [], cPush: [], sPull: [], cPull: [], cached: [], cachedInner: [], pushRss: [], pullRss: [], sPushCpu: [], cPushCpu: [], sPullCpu: [], cPullCpu: [], pushInner: [], pullInner: [], startWall: [], startCpu: [] };
 const load0 = os.loadavg()[0];
 for (let i = 0; i < RUNS; i++) {
   // A fresh cwd and cache each run: sifpack knows nothing, so it hashes and uploads everything.
@@ -105,12 +105,18 @@ for (let i = 0; i < RUNS; i++) {
   const env = { XDG_CACHE_HOME: path.join(cwd, 'cache') };
   const push = timed(['push', sif, `oras://${host}/bench/s${i}:1`], cwd, env);
   if (push.res.bytesUploaded !== size) throw new Error(`push uploaded ${push.res.bytesUploaded} of ${size}`);
-  rows.sPush.push(push.wall); rows.pushRss.push(push.rss); rows.sPushCpu.push(push.cpu);
+  rows.sPush.push(push.wall); rows.pushRss.push(push.rss); rows.sPushCpu.push(push.cpu); rows.pushInner.push(push.res.seconds);
   const cp = curlPush(`bench/c${i}`);
   rows.cPush.push(cp.wall); rows.cPushCpu.push(cp.cpu);
   const pull = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'p.sif')], cwd, env);
   if (pull.res.cached) throw new Error('first pull came from the cache');
-  rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss); rows.sPullCpu.push(pull.cpu);
+  rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss); rows.sPullCpu.push(pull.cpu); rows.pullInner.push(pull.res.seconds);
+  // What every sifpack process pays before any work: Node and the CLI's modules loading.
+  const t0 = process.hrtime.bigint();
+  const v = spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, path.join(root, 'dist/cli.js'), '--version'], { encoding: 'utf8' });
+  rows.startWall.push(secs(t0));
+  const vm = /CPU ([\d.]+) ([\d.]+)/.exec(v.stderr);
+  rows.startCpu.push(Number(vm[1]) + Number(vm[2]));
   const cg = curlPull(`bench/c${i}`, path.join(cwd, 'c.sif'));
   rows.cPull.push(cg.wall); rows.cPullCpu.push(cg.cpu);
   const hit = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'h.sif')], cwd, env);
@@ -131,9 +137,13 @@ console.log(line('sifpack push (process, hashing included)', rows.sPush));
 console.log(line('curl upload (POST, PATCH, PUT ?digest)', rows.cPush));
 console.log(line('sifpack pull (first: download, verify, into cache, link)', rows.sPull));
 console.log(line('curl GET blob', rows.cPull));
+console.log(line('sifpack push, in-process seconds (--json: transfer only)', rows.pushInner));
+console.log(line('sifpack pull, in-process seconds (--json: transfer only)', rows.pullInner));
+console.log(line('sifpack --version (start-up alone), process wall', rows.startWall, 'x'));
 console.log(line('sifpack pull, cached (hard link), process wall', rows.cached, 'x'));
 console.log(line('sifpack pull, cached, in-process seconds (--json)', rows.cachedInner, 'x'));
 console.log(`CPU seconds (user+sys), median: sifpack push ${median(rows.sPushCpu).toFixed(2)} vs curl ${median(rows.cPushCpu).toFixed(2)}; sifpack pull ${median(rows.sPullCpu).toFixed(2)} vs curl ${median(rows.cPullCpu).toFixed(2)}`);
 console.log(`load average (1 min) at start ${load0.toFixed(1)}, at end ${os.loadavg()[0].toFixed(1)}, ${os.cpus().length} CPUs`);
 console.log(`push/curl throughput ratio ${(median(rows.cPush) / median(rows.sPush)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.sPull)).toFixed(2)}`);
+console.log(`in-process (without start-up) push/curl ${(median(rows.cPush) / median(rows.pushInner)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.pullInner)).toFixed(2)}; start-up CPU seconds median ${median(rows.startCpu).toFixed(2)}`);
 console.log(`peak RSS MB: push median ${median(rows.pushRss).toFixed(0)} max ${Math.max(...rows.pushRss).toFixed(0)}; pull median ${median(rows.pullRss).toFixed(0)} max ${Math.max(...rows.pullRss).toFixed(0)}`);

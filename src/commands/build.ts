@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import Docker from 'dockerode';
 import { environmentWarnings } from '../model/environment.js';
 import { InputError } from '../errors.js';
 import { type DockerEngine, DockerodeEngine, dockerClient, pingEngine } from '../runtime/docker.js';

@@ -19,7 +19,7 @@ export interface CliContext {
 
 /** Logs and warnings go to stderr, so stdout carries only the result. */
 export class Log {
-  constructor(private readonly out: Output, private readonly quiet = false) {}
+  constructor(private readonly out: Output, readonly quiet = false) {}
   info(msg: string): void {
     if (!this.quiet) this.out.write(`sifpack: ${msg}\n`);
   }

@@ -108,6 +108,8 @@ export async function run(job: string, flags: MigrateFlags, cmd: Command, ctx: C
   // An --image typed here stays as typed (relative to the job's directory), not resolved against ours.
   const typedImage = cmd.getOptionValueSource('image') === 'cli' ? String(cmd.getOptionValue('image')) : undefined;
   const image = typedImage ?? settings.image ?? `${envName}.sif`;
+  // A registry reference in the script would make every task pull: migrate writes a file path only.
+  if (/^oras:\/\//i.test(image)) throw new InputError(`--image ${image}: migrate takes the path of a .sif file`, { hint: `pull it once first: sifpack pull ${image} -o IMAGE.sif, then --image IMAGE.sif (sbatch and run pull an oras:// image themselves)` });
   if (/[\n\r\0]/.test(image)) throw new InputError(`--image: ${JSON.stringify(image)} cannot hold a line break`, { hint: 'give the image path on one line' });
   const binds = settings.bind.map((b) => parseBind(b, sources.bind ?? '--bind'));
   for (const mod of settings.module) if (/[\n\r\0]/.test(mod)) throw new InputError(`${sources.module ?? '--module'}: ${JSON.stringify(mod)} cannot hold a line break`, { hint: 'one module name per --module' });

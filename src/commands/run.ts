@@ -14,6 +14,8 @@ import { exportEnvironment } from '../env/export.js';
 import { pipLockPath } from '../env/normalize.js';
 import { InputError, ResultIsFailure, RuntimeFailure } from '../errors.js';
 import { parseEnvironmentYaml } from '../model/environment.js';
+import { parseOrasRef } from '../model/oras-ref.js';
+import type { PulledImage } from '../model/sbatch-script.js';
 import type { Recipe } from '../model/recipe.js';
 import { buildJob } from '../model/slurm-job.js';
 import { renderDef } from '../render/def.js';
@@ -32,6 +34,7 @@ import { CONTAINER, SLURM } from './sbatch.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { SLURM_QUERY_COMMANDS, slurmFor } from './slurm-context.js';
 import { type JobStatus, jobStatuses } from './status.js';
+import { JOB_IMAGE_SETTINGS, isRegistryImage, pullJobImage } from './job-image.js';
 import { submitJobScript } from './submit.js';
 
 /**
@@ -42,7 +45,7 @@ import { submitJobScript } from './submit.js';
 // allow-local comes with IMAGE_SETTINGS (build takes it for --from-prefix too).
 const EXPORT = ['via', 'from-history', 'no-builds'] as const;
 const JOB = [...SLURM, ...CONTAINER.filter((k): k is Exclude<(typeof CONTAINER)[number], 'image'> => k !== 'image')] as const;
-const TAKES = [...EXPORT, ...IMAGE_SETTINGS, ...JOB, 'workdir', 'sbatch-path', ...SLURM_QUERY_COMMANDS] as const;
+const TAKES = [...EXPORT, ...IMAGE_SETTINGS, ...JOB, 'workdir', 'sbatch-path', ...SLURM_QUERY_COMMANDS, ...JOB_IMAGE_SETTINGS] as const;
 
 /** run's own options, which are not settings. */
 interface RunFlags {
@@ -92,9 +95,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-p, --prefix <PREFIX>', 'the conda environment, by path (as in `conda create -p`)')
     .option('-f, --file <ENV_FILE>', 'an environment.yml instead of an installed env (default: ./environment.yml when there is no -n/-p)')
     .option('--from-prefix <PREFIX>', 'copy this installed env into the image instead of solving it (no network)')
-    .option('--image <IMAGE.sif>', 'run in this existing image: no export, def or build');
+    .option('--image <IMAGE.sif>', 'run in this existing image, or one pulled once from oras://HOST/REPO:TAG into --image-dir: no export, def or build');
   cmd.optionsGroup('Export and build (as in export and build):');
-  addSettings(cmd, [...EXPORT, ...IMAGE_SETTINGS, 'workdir']);
+  addSettings(cmd, [...EXPORT, ...IMAGE_SETTINGS, 'workdir', ...JOB_IMAGE_SETTINGS]);
   // -p and -n are conda's here (as in `conda run -p PREFIX`), so the partition and ntasks are long flags only.
   cmd.optionsGroup('Slurm options (as in sbatch):');
   addSettings(cmd, JOB, { withoutShort: ['partition', 'ntasks'] });
@@ -216,7 +219,8 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
     ] as const
   ).filter(([v]) => v !== undefined);
   if (given.length > 1) throw new InputError(`${given.map(([, f]) => f).join(' and ')} exclude each other`, { hint: 'give one of -n NAME, -p PREFIX, -f ENV_FILE, --from-prefix PREFIX, --image IMAGE.sif' });
-  if (flags.image && /^[a-z]+:\/\//.test(flags.image)) throw new InputError(`--image ${flags.image}: run takes a local .sif file`, { hint: 'download the image first, then pass its path' });
+  if (flags.image && /^[a-z]+:\/\//i.test(flags.image) && !isRegistryImage(flags.image)) throw new InputError(`--image ${flags.image}: run takes a local .sif file or oras://HOST/REPO:TAG`, { hint: 'for a Docker image: `sifpack convert IMAGE -o IMAGE.sif`, then --image IMAGE.sif' });
+  const registryImage = isRegistryImage(flags.image) ? parseOrasRef(flags.image, '--image') : undefined;
   const interval = Number(flags.interval ?? '5');
   if (!Number.isFinite(interval) || interval <= 0) throw new InputError(`--interval ${flags.interval}: expected a number of seconds > 0`);
   const tailLines = Number(flags.tail ?? '20');
@@ -238,7 +242,24 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
   let image: string;
   let recipe: Recipe | undefined;
   let workdir: string;
-  if (flags.image) {
+  let pulledFrom: PulledImage | undefined;
+  if (registryImage) {
+    envName = safeName(registryImage.repository.split('/').at(-1)!);
+    workdir = settings.workdir ?? path.join(ctx.cwd, '.sifpack', envName);
+    await fs.mkdir(workdir, { recursive: true });
+    for (const step of ['export', 'def'] as const) steps.push({ step, outcome: 'skipped', detail: `--image ${flags.image}`, files: [] });
+    const dir = settings.imageDir ?? workdir;
+    if (plan) {
+      // Nothing is pulled for a plan; the file name depends on the digest, known only after asking the registry.
+      image = path.join(dir, `${envName}.sif`);
+      steps.push({ step: 'build', outcome: 'skipped', detail: `--plan: would pull ${flags.image} into ${rel(dir)}`, files: [] });
+    } else {
+      const img = await pullJobImage(flags.image!, { dir, stateDir: ctx.cwd, settings, ctx, quiet: !!quiet });
+      image = img.file;
+      pulledFrom = img.pulled;
+      steps.push({ step: 'build', outcome: img.stage.reused ? 'reused' : 'ran', detail: `${img.stage.reused ? 'already pulled' : 'pulled'} ${img.pulled.reference}`, files: [image] });
+    }
+  } else if (flags.image) {
     image = path.resolve(ctx.cwd, flags.image);
     if (!(await exists(image))) throw new InputError(`--image ${flags.image}: no such file`, { hint: 'build one with `sifpack build`, or drop --image to let run build it' });
     envName = safeName(path.basename(image).replace(/\.sif$/, ''));
@@ -297,7 +318,10 @@ export async function run(script: string, args: string[], flags: RunFlags, cmd: 
   }
 
   // sbatch: the job runs the image in the working directory, whatever sifpack.yml's image: says
-  const job = buildJob({ settings: { ...settings, image }, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
+  const job = {
+    ...buildJob({ settings: { ...settings, image }, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd }),
+    ...(pulledFrom ? { pulledFrom } : {}),
+  };
   const jobPath = path.join(workdir, `${safeName(path.basename(script).replace(/\.py$/, ''))}.sbatch`);
   const rendered = renderSbatch(job, { version: VERSION });
   for (const w of rendered.warnings) log.warn(w);

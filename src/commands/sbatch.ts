@@ -3,20 +3,22 @@ import { type Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { patternDirectory } from '../model/sbatch-script.js';
-import { buildJob } from '../model/slurm-job.js';
+import { buildJob, gpuVendorMismatch } from '../model/slurm-job.js';
+import { imageLabels } from '../runtime/image-labels.js';
 import { renderSbatch } from '../render/sbatch.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { checkOutputFile } from '../util/path-check.js';
 import { displayPath } from '../util/display-path.js';
 import { VERSION } from '../util/package-root.js';
 import { type CliContext, Log, globalOptions } from './context.js';
+import { JOB_IMAGE_SETTINGS, isRegistryImage, pullJobImage } from './job-image.js';
 import { adviseDoubleDash } from './script-args.js';
 import { addSettings, settingsFor } from './setting-options.js';
 
 /** The settings sbatch takes (run takes them too); their flags, help and types come from the settings table. */
 export const SLURM = ['job-name', 'time', 'mem', 'cpus-per-task', 'gpus', 'gpu-request', 'partition', 'account', 'qos', 'reservation', 'constraint', 'nodes', 'ntasks', 'exclusive', 'output', 'error', 'chdir', 'open-mode', 'mail-type', 'mail-user'] as const;
 export const CONTAINER = ['image', 'runtime', 'gpu-vendor', 'bind', 'env', 'module', 'module-init', 'cleanenv'] as const;
-const TAKES = [...SLURM, ...CONTAINER] as const;
+const TAKES = [...SLURM, ...CONTAINER, ...JOB_IMAGE_SETTINGS] as const;
 
 /** sbatch's own options, which are not settings. */
 interface SbatchFlags {
@@ -45,6 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
   cmd.option('-a, --array <SPEC>', 'job array: 0-99, 1,3,5, 0-99%10, 0-15:4');
   cmd.optionsGroup('Container options:');
   addSettings(cmd, CONTAINER);
+  addSettings(cmd, JOB_IMAGE_SETTINGS);
   cmd.optionsGroup('This command:');
   adviseDoubleDash(cmd, 'the script');
   cmd
@@ -60,6 +63,10 @@ Examples:
   sifpack sbatch train.py --image train.sif --gpus 1 -t 04:00:00 -o logs/%x_%j.out --script-out train.sbatch -- --epochs 10 --lr 0.1
   sifpack sbatch sweep.py results --image sweep.sif --array 0-99%10 --script-out sweep.sbatch
   sifpack --profile lumi sbatch train.py --image train.sif --gpus 8 --bind /scratch --env SEED=42
+  sifpack sbatch sweep.py --image oras://ghcr.io/mylab/sweep:1.0 --array 0-99 --script-out sweep.sbatch
+
+--image oras://HOST/REPO:TAG pulls the image now, once, into --image-dir (default:
+the directory of --script-out), and the script runs that file: no task pulls.
 
 Inside the job the script sees SLURM_ARRAY_TASK_ID, SLURM_CPUS_PER_TASK, ... even
 with --cleanenv, and --env NAME=VALUE as NAME.`,
@@ -72,7 +79,14 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   const { settings, sources } = await settingsFor(cmd, ctx, TAKES);
   // Before any warning or work: a bad output path ends here.
   const file = flags.scriptOut ? await checkOutputFile(flags.scriptOut, '--script-out', { cwd: ctx.cwd, force: !!flags.force }) : undefined;
-  const built = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
+  let built = buildJob({ settings, sources, script, args, ...(flags.array !== undefined ? { array: flags.array } : {}), cwd: ctx.cwd });
+  // Every other input was checked above: now the (possibly long) pull, before anything is written.
+  if (isRegistryImage(settings.image)) {
+    const dir = settings.imageDir ?? (file ? path.dirname(file) : ctx.cwd);
+    const img = await pullJobImage(settings.image, { dir, stateDir: ctx.cwd, settings, ctx, quiet: !!globalOptions(cmd).quiet });
+    log.info(`${img.stage.reused ? 'using' : 'pulled'} ${img.pulled.reference} → ${displayPath(img.file, ctx.cwd)}${img.stage.reused ? ' (already there)' : ''}`);
+    built = { ...built, image: img.file, pulledFrom: img.pulled };
+  }
   const exists = (p: string) => fs.stat(p).then(() => true, () => false);
   // apptainer cannot bind a path through a symlink (on LUMI /scratch/<project>
   // is one): bind what it points to, resolved here where it can be checked.
@@ -92,6 +106,12 @@ export async function run(script: string, args: string[], flags: SbatchFlags, cm
   const realNamed = await realOf(named);
   if (realNamed && realNamed !== named) log.warn(`the working directory ${named} is a symlink to ${realNamed}; ${job.runtime} does not mount it by that name: run from ${realNamed}${built.chdir ? '' : ` (or pass --chdir ${realNamed})`}`);
   if (!(await exists(job.image))) log.warn(`${job.image} does not exist here; the job will fail unless it exists on the cluster by then`);
+  else if (job.gpus) {
+    // gpu-vendor amd with a CUDA image (or nvidia with a ROCm one) runs, but on the CPU or not at all.
+    const labels = (await imageLabels(job.image, ctx.runner).catch(() => ({ labels: undefined }))).labels;
+    const mismatch = gpuVendorMismatch(job, labels);
+    if (mismatch) log.warn(mismatch);
+  }
   const runDir = job.chdir ?? ctx.cwd;
   if (!(await exists(path.resolve(runDir, script)))) log.warn(`${script} is not in ${runDir}; the job looks for it relative to its working directory`);
   const rendered = renderSbatch(job, { version: VERSION });

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError, RuntimeFailure } from '../errors.js';
+import { formatRef, parseOrasRef } from '../model/oras-ref.js';
 import { patternDirectory, readScriptFacts } from '../model/sbatch-script.js';
 import { imageLabels } from '../runtime/image-labels.js';
 import { Ledger } from '../runtime/ledger.js';
@@ -12,11 +13,12 @@ import { displayPath } from '../util/display-path.js';
 import { cachedSha256 } from '../util/hash-cache.js';
 import { checkInputFile } from '../util/path-check.js';
 import { type CliContext, Log, globalOptions } from './context.js';
+import { pullJobImage } from './job-image.js';
 import { addSettings, settingsFor } from './setting-options.js';
 import { slurmFor } from './slurm-context.js';
 
 /** The settings submit takes; their flags, help and types come from the settings table. */
-const TAKES = ['sbatch-path'] as const;
+const TAKES = ['sbatch-path', 'plain-http', 'cache-dir'] as const;
 
 /** submit's own options, which are not settings. */
 interface SubmitFlags {
@@ -63,13 +65,40 @@ export async function run(file: string, flags: SubmitFlags, cmd: Command, ctx: C
 }
 
 /** sbatch a job script and record it in the run ledger (`submit` and `run` share this). */
-export async function submitJobScript(script: string, opts: { dependency?: string; display: string }, settings: { sbatchPath: string }, ctx: CliContext, log: Log): Promise<Submitted> {
+export async function submitJobScript(
+  script: string,
+  opts: { dependency?: string; display: string },
+  settings: { sbatchPath: string; plainHttp?: boolean; cacheDir?: string | undefined },
+  ctx: CliContext,
+  log: Log,
+): Promise<Submitted> {
   const checked = await checkInputFile(script, 'FILE', { cwd: ctx.cwd, hint: 'write one with `sifpack sbatch SCRIPT.py --image IMAGE.sif --script-out job.sbatch`' });
   const text = await fs.readFile(checked, 'utf8');
   const facts = readScriptFacts(text);
   const workDir = facts.directives.chdir ? path.resolve(ctx.cwd, facts.directives.chdir) : ctx.cwd;
   const image = facts.image ? path.resolve(workDir, facts.image) : undefined;
-  const imageThere = image ? await fs.stat(image).then((s) => s.isFile(), () => false) : false;
+  let imageThere = image ? await fs.stat(image).then((s) => s.isFile(), () => false) : false;
+  const pulled = facts.pulled;
+  if (pulled && image) {
+    // A script written for a pulled image: the file must hold that digest. Gone
+    // (image-dir cleaned, another login node): pull the pinned digest again,
+    // here, before sbatch; the tasks never pull.
+    if (!imageThere) {
+      const pinned = parseOrasRef(pulled.reference, 'the script\'s sifpack-image line');
+      const staged = await pullJobImage(pulled.reference, { dir: path.dirname(image), stateDir: ctx.cwd, settings: { plainHttp: !!settings.plainHttp, cacheDir: settings.cacheDir }, ctx, quiet: log.quiet });
+      if (staged.file !== image || staged.pulled.digest !== pulled.digest) {
+        await fs.rm(staged.file, { force: true });
+        throw new RuntimeFailure(`${opts.display} runs ${image}, which is missing, and ${formatRef(pinned)} does not give that file back (got ${staged.pulled.digest})`, { hint: 'write the script again with `sifpack sbatch ... --image oras://...`' });
+      }
+      log.info(`${displayPath(image, ctx.cwd)} was missing; pulled ${pulled.reference} again`);
+      imageThere = true;
+    } else {
+      const have = await cachedSha256(image, ctx.cwd);
+      if (have !== pulled.digest) {
+        throw new RuntimeFailure(`${opts.display} was written for ${pulled.reference} (${pulled.digest}), but ${image} now holds ${have}; nothing submitted`, { hint: `remove ${image} and submit again to pull it back, or write the script again with \`sifpack sbatch\`` });
+      }
+    }
+  }
   if (image && !imageThere) log.warn(`the script runs ${image}, which does not exist (yet); the job will fail unless it appears before the job starts`);
 
   // Slurm opens the output and error files before the script runs and does
@@ -98,6 +127,7 @@ export async function submitJobScript(script: string, opts: { dependency?: strin
     sbatchSha256: `sha256:${createHash('sha256').update(text).digest('hex')}`,
     image: image ?? null,
     imageSha256: image && imageThere ? await cachedSha256(image, ctx.cwd) : null,
+    ...(pulled ? { imageRef: pulled.reference, imageSource: pulled.source } : {}),
     envHash: labels?.['sifpack.env-hash'] ?? null,
     output: facts.directives.output ?? null,
     workDir,

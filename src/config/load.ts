@@ -43,6 +43,8 @@ export function coerceSetting(spec: SettingSpec, value: unknown, where: string, 
       if (!fromText && typeof value === 'number') return String(value);
       return bad();
     case 'path':
+      // A registry reference (image: oras://HOST/REPO:TAG) is not a file name to resolve.
+      if (typeof value === 'string' && /^oras:\/\//i.test(value)) return value;
       if (typeof value === 'string' && value !== '') return path.resolve(baseDir, value);
       return bad();
     case 'bool':

@@ -13,7 +13,7 @@ import { closest } from '../util/suggest.js';
 
 export const BUILTIN_DEFS = path.join(PACKAGE_ROOT, 'defs');
 
-const KEYS = ['description', 'image', 'installer', 'installer-path', 'os-package-manager', 'os-packages', 'env-prefix', 'cuda', 'notes'] as const;
+const KEYS = ['description', 'image', 'installer', 'installer-path', 'os-package-manager', 'os-packages', 'env-prefix', 'cuda', 'pip-extra-index-url', 'notes'] as const;
 
 /** Validates one preset file's parsed content. */
 export function parsePreset(name: string, raw: unknown, file: string): Preset {
@@ -51,6 +51,10 @@ export function parsePreset(name: string, raw: unknown, file: string): Preset {
     cuda = String(cudaRaw);
     if (!/^\d+\.\d+$/.test(cuda)) throw new InputError(`${where('cuda')}: "${cuda}" is not valid; expected a CUDA version like "12.6" (quote it in YAML)`);
   }
+  const pipIndex = str('pip-extra-index-url', false);
+  if (pipIndex !== undefined && !/^https:\/\/[^\s@/]+(\/[^\s]*)?$/.test(pipIndex)) {
+    throw new InputError(`${where('pip-extra-index-url')}: "${pipIndex}" is not valid; expected an https:// URL without credentials`, { hint: 'e.g. https://download.pytorch.org/whl/rocm6.2' });
+  }
   return {
     name,
     description: str('description', false) ?? name,
@@ -61,6 +65,7 @@ export function parsePreset(name: string, raw: unknown, file: string): Preset {
     osPackages: list('os-packages'),
     envPrefix,
     ...(cuda ? { cuda } : {}),
+    ...(pipIndex ? { pipExtraIndexUrl: pipIndex } : {}),
     notes: list('notes'),
     file,
   };

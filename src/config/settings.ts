@@ -51,7 +51,7 @@ const TABLE = [
   { key: 'from-history', type: bool, default: false, description: 'only the specs you asked for (from conda-meta/history), pinned to the installed versions: the portable choice for laptop → cluster' },
   { key: 'allow-local', type: bool, default: false, description: 'leave out editable / local-path pip installs (listed) instead of failing; with --from-prefix also .pth entries outside the prefix, dangling symlinks and files you do not own' },
   // def / build
-  { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, or one from --defs' },
+  { key: 'base', type: str, default: 'micromamba', value: 'PRESET', description: 'base preset: micromamba, miniforge, cuda, rocm, or one from --defs' },
   { key: 'base-image', type: str, value: 'IMAGE', description: "use this image instead of the preset's (a site mirror, a local image); must be pinned" },
   { key: 'defs', type: { kind: 'paths' }, default: [], value: 'DIR', description: 'extra directory of presets, one YAML file per preset' },
   { key: 'format', type: en('apptainer', 'docker'), default: 'apptainer', value: 'FORMAT', description: 'apptainer definition file or Dockerfile' },
@@ -61,7 +61,7 @@ const TABLE = [
   { key: 'tmpdir', type: pth, value: 'DIR', description: 'scratch space for the build (sets APPTAINER_TMPDIR; with --builder docker, for the conversion to SIF: the engine builds in its own data root)' },
   { key: 'docker-network', type: str, value: 'NAME', description: "network for Docker build steps (default: the engine's; `none` on engines without a bridge)" },
   // sbatch
-  { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in' },
+  { key: 'image', type: pth, value: 'IMAGE.sif', description: 'the image the job runs in: a .sif file, or oras://HOST/REPO:TAG, pulled once into image-dir when the script is written' },
   { key: 'runtime', type: en('apptainer', 'singularity'), default: 'apptainer', value: 'NAME', description: 'container runtime on the compute nodes' },
   { key: 'job-name', type: str, short: 'J', value: 'NAME', description: 'job name (default: the script name)' },
   { key: 'time', type: str, short: 't', value: 'LIMIT', description: 'time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED' },
@@ -92,6 +92,7 @@ const TABLE = [
   // push / pull
   { key: 'plain-http', type: bool, default: false, description: 'plain HTTP instead of HTTPS (automatic for localhost and 127.0.0.1)' },
   { key: 'cache-dir', type: pth, value: 'DIR', description: 'cache of pulled images, by digest (default: $XDG_CACHE_HOME/sifpack or ~/.cache/sifpack)' },
+  { key: 'image-dir', type: pth, value: 'DIR', description: 'shared directory where --image oras://... is pulled for jobs, once, on the login node (default: next to the job script)' },
   // run
   { key: 'workdir', type: pth, value: 'DIR', description: 'where `run` keeps the files of each step (default: .sifpack/ENV_NAME)' },
   // slurm commands, for sites with wrappers

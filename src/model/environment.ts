@@ -13,11 +13,11 @@
  *   variables:
  *     OMP_NUM_THREADS: "1"
  */
-import YAML from 'yaml';
-import { parseYamlFile } from '../util/yaml.js';
+import { parseYamlFile, yamlLib } from '../util/yaml.js';
 import { InputError } from '../errors.js';
 import { closest } from '../util/suggest.js';
 import { matchSpecProblem, parseMatchSpec, pipLineProblem } from './match-spec.js';
+import { vcsSchemes } from './vcs.js';
 
 export interface EnvironmentSpec {
   name?: string;
@@ -128,7 +128,7 @@ function checkOneLine(spec: EnvironmentSpec, file: string): void {
 
 /** A YAML scalar, quoted only when YAML needs it. */
 function scalar(s: string): string {
-  return YAML.stringify(s, { lineWidth: 0 }).trimEnd();
+  return yamlLib().stringify(s, { lineWidth: 0 }).trimEnd();
 }
 
 /**
@@ -158,7 +158,16 @@ export function renderEnvironmentYaml(spec: EnvironmentSpec, header: readonly st
 
 /** Problems an environment has that would only show when a job runs. */
 export function environmentWarnings(spec: EnvironmentSpec, file: string): string[] {
+  const warnings: string[] = [];
   const names = spec.dependencies.map((d) => parseMatchSpec(d)?.name.toLowerCase());
-  if (names.includes('python')) return [];
-  return [`${file}: no python among the dependencies: the image gets no python of its own, and the job \`sifpack sbatch\` writes runs \`apptainer exec IMAGE python SCRIPT\`, which will then fail (add python, e.g. python=3.11)`];
+  if (!names.includes('python')) {
+    warnings.push(`${file}: no python among the dependencies: the image gets no python of its own, and the job \`sifpack sbatch\` writes runs \`apptainer exec IMAGE python SCRIPT\`, which will then fail (add python, e.g. python=3.11)`);
+  }
+  // git+ gets conda-forge's git during the build (buildRecipe); the others need the preset's OS packages.
+  const tools = { hg: 'mercurial', svn: 'subversion', bzr: 'bzr' } as const;
+  for (const scheme of vcsSchemes(spec.pip)) {
+    if (scheme === 'git') continue;
+    warnings.push(`${file}: a pip requirement installs from a ${scheme}+ URL, and pip then runs \`${scheme}\`, which the base images lack: add it to the preset's os-packages (e.g. ${tools[scheme]}) or install from a released version`);
+  }
+  return warnings;
 }

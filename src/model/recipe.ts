@@ -11,6 +11,7 @@ import { stripCredentials } from './channel.js';
 import { type EnvironmentSpec, renderEnvironmentYaml } from './environment.js';
 import { guessedImport, importName } from './import-names.js';
 import { parseMatchSpec } from './match-spec.js';
+import { vcsSchemes } from './vcs.js';
 
 /** A base preset from defs/: data, never code. */
 export interface Preset {
@@ -26,18 +27,32 @@ export interface Preset {
   envPrefix: string;
   /** CUDA version for CONDA_OVERRIDE_CUDA while solving (GPU presets). */
   cuda?: string;
+  /** An extra pip index for the install step (PIP_EXTRA_INDEX_URL), e.g. PyTorch's ROCm wheels. */
+  pipExtraIndexUrl?: string;
   notes: string[];
   file: string;
 }
 
 /** Bump when the templates change what an image contains, so cached builds are redone. */
-export const TEMPLATE_VERSION = '2';
+export const TEMPLATE_VERSION = '3';
 
 /** Where sifpack keeps the env file and lock inside the image. */
 export const IMAGE_SIFPACK_DIR = '/opt/sifpack';
 
 /** Where the env lives in every image: a path apptainer never mounts over at run time. */
 export const IMAGE_ENV_PREFIX = '/opt/env';
+
+/** HOME's cache while %post / RUN run as root: nothing in it belongs in the image. */
+export const BUILD_HOME_CACHE = '/root/.cache';
+
+/** A throwaway env holding conda-forge's git while pip installs `git+` requirements; removed after. */
+export const BUILD_GIT_PREFIX = '/opt/sifpack-git';
+
+/** The pip requirement lines of an env-file source: its pip: section and the pip lock. */
+export function pipLines(spec: EnvironmentSpec, source: RecipeSource): string[] {
+  if (source.kind !== 'env-file') return [];
+  return [...spec.pip, ...(source.pipLock?.text.split(/\r?\n/) ?? [])];
+}
 
 /** Where a definition file's %files puts the prefix tarball, unpacked and removed in %post. */
 export const IMAGE_ENV_ARCHIVE = `${IMAGE_SIFPACK_DIR}/env.tar`;
@@ -118,9 +133,12 @@ export function lockHash(text: string): string {
   return sha256(text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).join('\n'));
 }
 
-function installSteps(p: Preset, prefix: string, src: Extract<RecipeSource, { kind: 'env-file' }>): string[][] {
+function installSteps(p: Preset, prefix: string, src: Extract<RecipeSource, { kind: 'env-file' }>, git: boolean): string[][] {
   const inImage = (f: InputFile) => `${IMAGE_SIFPACK_DIR}/${f.name}`;
   const steps: string[][] = [];
+  // pip runs `git clone` for git+ requirements; the base images have no git. A
+  // separate solve keeps the env (and a lock) exactly as written and git out of the image.
+  if (git) steps.push([p.installerPath, 'create', '-y', '-p', BUILD_GIT_PREFIX, '-c', 'conda-forge', 'git']);
   if (p.installer === 'micromamba') {
     steps.push([p.installerPath, 'create', '-y', '-p', prefix, '-f', inImage(src.lock ?? src.envFile)]);
   } else if (src.lock) {
@@ -129,7 +147,11 @@ function installSteps(p: Preset, prefix: string, src: Extract<RecipeSource, { ki
     steps.push([p.installerPath, 'env', 'create', '-p', prefix, '-f', inImage(src.envFile)]);
   }
   if (src.lock && src.pipLock) steps.push([`${prefix}/bin/python`, '-m', 'pip', 'install', '--no-deps', '--no-cache-dir', '-r', inImage(src.pipLock)]);
+  if (git) steps.push(['rm', '-rf', BUILD_GIT_PREFIX]);
   steps.push([p.installerPath, 'clean', '-a', '-y']);
+  // Whatever still wrote under HOME=/root during the build (pip's cache if a
+  // tool ignores PIP_NO_CACHE_DIR, matplotlib's font cache, ...) is not the env's.
+  steps.push(['rm', '-rf', BUILD_HOME_CACHE]);
   return steps;
 }
 
@@ -231,7 +253,14 @@ export function buildRecipe(input: RecipeInput): Recipe {
     const env: Record<string, string> = {};
     if (preset.installer === 'micromamba') env.MAMBA_ROOT_PREFIX = '/opt/conda';
     if (preset.cuda) env.CONDA_OVERRIDE_CUDA = preset.cuda;
-    install = { env, steps: installSteps(preset, envPrefix, source) };
+    if (preset.pipExtraIndexUrl) env.PIP_EXTRA_INDEX_URL = preset.pipExtraIndexUrl;
+    // micromamba and conda run the env's pip: section as `python -m pip install -r FILE`
+    // (mamba-org/mamba libmamba/src/api/install.cpp), without --no-cache-dir: every
+    // wheel (torch included) would stay in /root/.cache/pip inside the image.
+    env.PIP_NO_CACHE_DIR = '1';
+    const git = vcsSchemes(pipLines(spec, source)).includes('git');
+    if (git) env.PATH = `${BUILD_GIT_PREFIX}/bin:$PATH`;
+    install = { env, steps: installSteps(preset, envPrefix, source, git) };
     labels.push(['sifpack.env-hash', envHash(spec)]);
     if (source.lock) labels.push(['sifpack.lock-hash', lockHash(source.lock.text)]);
   } else {

@@ -9,6 +9,30 @@ export interface ScriptFacts {
   directives: Record<string, string>;
   /** The .sif image path the script runs, if one can be seen. */
   image?: string;
+  /** From the `# sifpack-image:` line of a script whose image was pulled from a registry. */
+  pulled?: PulledImage;
+}
+
+/** An image pulled for a job: the reference given, the pinned manifest reference and the file's sha256. */
+export interface PulledImage {
+  /** As given: oras://HOST/REPO:TAG. */
+  source: string;
+  /** oras://HOST/REPO@sha256:MANIFEST. */
+  reference: string;
+  /** sha256 of the SIF (the layer digest). */
+  digest: string;
+}
+
+/**
+ * Format: `# sifpack-image: SOURCE REFERENCE DIGEST`, one line, three words
+ * (ORAS references hold no whitespace: parseOrasRef refuses it).
+ */
+export const PULLED_LINE = /^# sifpack-image: (oras:\/\/\S+) (oras:\/\/\S+@sha256:[0-9a-f]{64}) (sha256:[0-9a-f]{64})$/;
+
+export function pulledImageLine(p: PulledImage): string {
+  const line = `# sifpack-image: ${p.source} ${p.reference} ${p.digest}`;
+  if (!PULLED_LINE.test(line)) throw new Error(`internal: not a valid image line: ${JSON.stringify(line)}`);
+  return line;
 }
 
 const SHORT: Record<string, string> = { J: 'job-name', o: 'output', e: 'error', D: 'chdir', a: 'array', t: 'time', p: 'partition', A: 'account', c: 'cpus-per-task', G: 'gpus', q: 'qos' };
@@ -23,7 +47,10 @@ function unquote(word: string): string {
 export function readScriptFacts(text: string): ScriptFacts {
   const directives: Record<string, string> = {};
   let image: string | undefined;
+  let pulled: PulledImage | undefined;
   for (const line of text.split('\n')) {
+    const p = PULLED_LINE.exec(line);
+    if (p && !pulled) pulled = { source: p[1]!, reference: p[2]!, digest: p[3]! };
     const d = /^#SBATCH\s+(?:--([a-z-]+)(?:[=\s]\s*(.*?))?|-([A-Za-z])\s*(.*?))\s*$/.exec(line);
     if (d) {
       const key = d[1] ?? SHORT[d[3]!] ?? d[3]!;
@@ -36,7 +63,7 @@ export function readScriptFacts(text: string): ScriptFacts {
       if (m) image = unquote(m[1]!);
     }
   }
-  return { directives, ...(image ? { image } : {}) };
+  return { directives, ...(image ? { image } : {}), ...(pulled ? { pulled } : {}) };
 }
 
 /** Expands Slurm's filename pattern: %j %A %a %x %u %%, and %N-free cases; %4a style padding too. */

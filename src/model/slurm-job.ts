@@ -3,6 +3,7 @@
  * value is checked here, and a bad one names where it came from (a flag, a
  * variable, a sifpack.yml field) and the forms that are valid.
  */
+import type { PulledImage } from './sbatch-script.js';
 import path from 'node:path';
 import type { Sources } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
@@ -20,6 +21,8 @@ export interface SlurmJob {
   args: string[];
   /** Absolute path of the .sif image. */
   image: string;
+  /** When the image was pulled from a registry for this job (sbatch --image oras://...). */
+  pulledFrom?: PulledImage;
   runtime: 'apptainer' | 'singularity';
   jobName: string;
   time?: string;
@@ -219,4 +222,25 @@ export function buildJob(input: JobInput): SlurmJob {
     cleanenv: s.cleanenv,
     openMode: s.openMode,
   };
+}
+
+/**
+ * The GPU stack an image was built for, from the labels sifpack writes: its
+ * base image (the cuda preset's is a CUDA image; a ROCm base says rocm).
+ */
+export function imageGpuStack(labels: Record<string, string> | undefined): 'nvidia' | 'amd' | undefined {
+  const base = `${labels?.['sifpack.base-image'] ?? ''} ${labels?.['sifpack.preset'] ?? ''}`;
+  if (/\brocm/i.test(base)) return 'amd';
+  if (/\bcuda/i.test(base) || /-cuda/i.test(base)) return 'nvidia';
+  return undefined;
+}
+
+/** A GPU job whose vendor is not the one the image's libraries were built for: said, not refused. */
+export function gpuVendorMismatch(job: Pick<SlurmJob, 'gpus' | 'gpuVendor' | 'image'>, labels: Record<string, string> | undefined): string | undefined {
+  if (!job.gpus) return undefined;
+  const stack = imageGpuStack(labels);
+  if (!stack || stack === job.gpuVendor) return undefined;
+  const built = stack === 'nvidia' ? 'CUDA' : 'ROCm';
+  const flag = job.gpuVendor === 'amd' ? '--rocm' : '--nv';
+  return `gpu-vendor ${job.gpuVendor} (${flag}), but ${job.image} was built for ${built} (sifpack.base-image ${labels?.['sifpack.base-image'] ?? '?'}, preset ${labels?.['sifpack.preset'] ?? '?'}): its GPU libraries will not find the cluster's GPUs; build it with a ${job.gpuVendor === 'amd' ? 'ROCm' : 'CUDA'} base (--base / --base-image) or set gpu-vendor: ${stack}`;
 }

@@ -12,7 +12,8 @@
  *   %labels     sifpack.env-hash sha256:…
  *   %help       the package list
  */
-import { IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
+import { BUILD_GIT_PREFIX, IMAGE_ENV_ARCHIVE, IMAGE_SIFPACK_DIR, type Recipe } from '../model/recipe.js';
+import { ACTIVATE_SCRIPT, captureActivationLine } from './activation.js';
 import { envScriptQuote, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -33,12 +34,21 @@ export function environmentLines(recipe: Recipe): string[] {
   const prefix = envScriptQuote(recipe.envPrefix);
   return [
     '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.',
+    // `--cleanenv` sets LANG=C; a UTF-8 default unless the image's own ENV set one. Not
+    // LC_ALL: it would override a user's `--env LANG=...`, which apptainer applies after this.
+    'export LANG="${LANG:-C.UTF-8}"',
     ...exportLines(recipe.environment).map((l) => `export ${l}`),
-    "# Run the env's conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.",
-    `if [ -d ${prefix}/etc/conda/activate.d ]; then`,
+    "# The env's conda activation hooks (GDAL_DATA, PROJ_DATA, ...): what they export was captured",
+    `# at build time into ${ACTIVATE_SCRIPT}; sourced here only when that was not possible.`,
+    `if [ ! -f ${ACTIVATE_SCRIPT} ] && [ -d ${prefix}/etc/conda/activate.d ]; then`,
     `    for f in ${prefix}/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done`,
     'fi',
   ];
+}
+
+/** An install-time `NAME=value` (after `export`): a PATH ending in :$PATH keeps "$PATH" live. */
+export function installEnvLine(name: string, value: string): string {
+  return name === 'PATH' && value.endsWith(':$PATH') ? `PATH=${shellQuote(value.slice(0, -':$PATH'.length))}:"$PATH"` : `${name}=${shellQuote(value)}`;
 }
 
 /** Whether /opt/sifpack exists in the image (not for --from-prefix, which copies only the env). */
@@ -125,9 +135,13 @@ export function renderDef(recipe: Recipe, opts: { version: string; defName: stri
     prefixKept: recipe.source.kind === 'prefix' && !!recipe.source.keepPath,
     unpackPrefix: unpackPrefixLines(recipe),
     envPrefix: recipe.envPrefix,
-    installEnv: Object.entries(recipe.install.env).map(([k, v]) => `${k}=${shellQuote(v)}`),
+    installEnv: Object.entries(recipe.install.env).map(([k, v]) => installEnvLine(k, v)),
+    gitNote: 'PATH' in recipe.install.env,
+    gitPrefix: BUILD_GIT_PREFIX,
     cudaNote: 'CONDA_OVERRIDE_CUDA' in recipe.install.env,
+    pipNote: 'PIP_NO_CACHE_DIR' in recipe.install.env,
     installSteps: recipe.install.steps.map(shellJoin),
+    captureActivation: captureActivationLine(recipe.envPrefix),
     environment: environmentLines(recipe),
     testSkipped: recipe.testSkipped.join(', '),
     testCommand: test,

@@ -15,7 +15,8 @@
  * What Docker cannot say the way Apptainer does comes back as warnings.
  */
 import { IMAGE_ENV_ARCHIVE, IMAGE_ENV_PREFIX, type Recipe } from '../model/recipe.js';
-import { environmentLines, helpLines, osInstallCommands, testCommand } from './def.js';
+import { captureActivationLine } from './activation.js';
+import { environmentLines, helpLines, installEnvLine, osInstallCommands, testCommand } from './def.js';
 import { shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
 
@@ -26,7 +27,7 @@ export const ENV_SCRIPT = '/.singularity.d/env/91-sifpack-environment.sh';
 export const HELP_FILE = '/.singularity.d/runscript.help';
 
 export const HOOKS_WARNING =
-  "Dockerfile: conda activation hooks (etc/conda/activate.d) run in the SIF made from this image (through /.singularity.d/env/91-sifpack-environment.sh, as the definition file's %environment does), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them";
+  "Dockerfile: what conda activation hooks (etc/conda/activate.d) export reaches the SIF made from this image (captured at build time into /.singularity.d/env/92-sifpack-conda-activate.sh, or sourced by 91-sifpack-environment.sh), but ENV cannot run scripts: variables they set (e.g. GDAL_DATA) are missing under `docker run` unless the env file's variables: sets them";
 export const COPY_WARNING =
   `Dockerfile: COPY expects the env under prefix/ in the build context already relocated to ${IMAGE_ENV_PREFIX}; \`sifpack build --from-prefix ... --builder docker\` packs that context (a plain copy of the env would keep its old paths)`;
 
@@ -45,8 +46,9 @@ export function renderDockerfile(recipe: Recipe, opts: { version: string; contex
   });
   const commands: string[] = ['set -eu'];
   commands.push(...osInstallCommands(recipe));
-  for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${k}=${shellQuote(v)}`);
+  for (const [k, v] of Object.entries(recipe.install.env)) commands.push(`export ${installEnvLine(k, v)}`);
   for (const step of recipe.install.steps) commands.push(shellJoin(step));
+  commands.push(captureActivationLine(recipe.envPrefix));
   // What apptainer's %environment would hold, as a script apptainer (and sifpack
   // convert) keeps in the SIF: sourced after the image's ENV, for exec, run and shell.
   const envScript = ['#!/bin/sh', '# Written by sifpack: the same runtime environment as the definition file\'s %environment.', ...environmentLines(recipe)];

@@ -21,6 +21,7 @@
  * even inside single quotes, so directive values have theirs doubled first.
  * What Python gets in sys.argv is what was typed.
  */
+import { pulledImageLine } from '../model/sbatch-script.js';
 import type { Bind, SlurmJob } from '../model/slurm-job.js';
 import { containerEnvValue, shellJoin, shellQuote } from './shell-quote.js';
 import { type Rendered, renderTemplate } from './template.js';
@@ -151,6 +152,7 @@ export function renderSbatch(job: SlurmJob, opts: { version: string }): Rendered
     version: opts.version,
     scriptShown: job.script.replace(/\s+/g, ' '),
     imageShown: job.image.replace(/\s+/g, ' '),
+    pulledLine: job.pulledFrom ? pulledImageLine(job.pulledFrom) : undefined,
     directives: directives(job),
     hasModules: job.modules.length > 0,
     modules: job.modules.map(shellQuote),

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { tempPathFor } from '../util/atomic-write.js';
-import type { ProcessRunner } from './process.js';
+import { APPTAINER_CREDENTIALS, type ProcessRunner } from './process.js';
 import { GiB, formatBytes, probeScratch } from './scratch.js';
 
 export type ContainerRuntime = 'apptainer' | 'singularity';
@@ -163,6 +163,7 @@ export async function buildWithApptainer(runner: ProcessRunner, req: ApptainerBu
     try {
       result = await runner.stream(req.runtime.binary, [...args, tmp, req.defFile], {
         env: { ...env, [tmpVar]: scratch },
+        passCredentials: APPTAINER_CREDENTIALS, // it reads them to pull the base image
         cwd: path.dirname(req.defFile), // %files sources are relative to the def file
         onLine: (line) => {
           lines.push(line);

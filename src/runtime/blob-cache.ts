@@ -8,7 +8,7 @@
 import { constants, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { tempPathFor } from '../util/atomic-write.js';
+import { sweepStaleTemps, tempPathFor, writeFailure } from '../util/atomic-write.js';
 
 /** $XDG_CACHE_HOME/sifpack, else ~/.cache/sifpack. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
@@ -29,10 +29,19 @@ export class BlobCache {
     return st?.isFile() && st.size === size ? p : undefined;
   }
 
-  /** A temp path for a download into the cache (same directory, so the rename is atomic). */
+  /**
+   * A temp path for a download into the cache (same directory, so the rename
+   * is atomic). A download of the same blob by a run that was killed left its
+   * temp file: removed here.
+   */
   async tempFor(digest: string): Promise<string> {
     const p = this.pathOf(digest);
-    await fs.mkdir(path.dirname(p), { recursive: true });
+    try {
+      await fs.mkdir(path.dirname(p), { recursive: true });
+    } catch (err) {
+      throw writeFailure(p, err);
+    }
+    await sweepStaleTemps(p);
     return tempPathFor(p);
   }
 
@@ -50,20 +59,22 @@ export class BlobCache {
    * supported).
    */
   async place(blob: string, target: string): Promise<'link' | 'copy'> {
+    await sweepStaleTemps(target);
     const tmp = tempPathFor(target);
     let how: 'link' | 'copy' = 'link';
     try {
-      await fs.link(blob, tmp);
-    } catch {
-      how = 'copy';
-      await fs.copyFile(blob, tmp, constants.COPYFILE_FICLONE);
-      await fs.chmod(tmp, 0o644);
-    }
-    try {
+      try {
+        await fs.link(blob, tmp);
+      } catch {
+        how = 'copy';
+        await fs.copyFile(blob, tmp, constants.COPYFILE_FICLONE);
+        await fs.chmod(tmp, 0o644);
+      }
       await fs.rename(tmp, target);
     } catch (err) {
+      // A copy that filled the disk leaves a partial temp file: never beside the target.
       await fs.rm(tmp, { force: true });
-      throw err;
+      throw writeFailure(target, err);
     }
     return how;
   }

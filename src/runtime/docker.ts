@@ -4,13 +4,25 @@
  * take an engine as an argument and tests can pass the real one.
  */
 import os from 'node:os';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { ImageConfig } from '../sif/rootfs-metadata.js';
 import { readBuildStream } from './docker-build-stream.js';
+
+/**
+ * dockerode (with ssh2 and its friends) costs a fifth of a CPU second to
+ * load: loaded on first use, so commands that never talk to Docker (push,
+ * pull, sbatch, status) start faster.
+ */
+let dockerode: typeof Docker | undefined;
+function Dockerode(): typeof Docker {
+  dockerode ??= createRequire(import.meta.url)('dockerode') as typeof Docker;
+  return dockerode;
+}
 
 export interface ImageInfo {
   id: string;
@@ -48,6 +60,9 @@ function engineError(err: unknown, what: string): RuntimeFailure {
   const e = err as { code?: string; message?: string; statusCode?: number; json?: { message?: string } };
   if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
     return new RuntimeFailure(`cannot reach the Docker engine (${e.code}) to ${what}`, { hint: 'start Docker, or point DOCKER_HOST at its socket (Podman: unix://$XDG_RUNTIME_DIR/podman/podman.sock)' });
+  }
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.message === 'aborted' || e.message === 'socket hang up') {
+    return new RuntimeFailure(`Docker engine: ${what} failed: the engine broke off the connection (${e.message ?? e.code}); it may have stopped or crashed`, { hint: 'check that Docker runs (`docker info`), then run the command again; nothing was written' });
   }
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
 }
@@ -88,7 +103,7 @@ async function readContainerFile(container: Docker.Container, file: string): Pro
 
 export class DockerodeEngine implements DockerEngine {
   readonly docker: Docker;
-  constructor(docker: Docker = new Docker()) {
+  constructor(docker: Docker = new (Dockerode())()) {
     this.docker = docker;
   }
 
@@ -117,8 +132,24 @@ export class DockerodeEngine implements DockerEngine {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const readFile = (file: string) => readContainerFile(container, file);
-      const stream = (await container.export()) as unknown as Readable;
-      return await use(stream, readFile);
+      let stream: Readable;
+      try {
+        stream = (await container.export()) as unknown as Readable;
+      } catch (err) {
+        throw engineError(err, `export ${ref}`);
+      }
+      // The engine dying mid-export breaks the response ("aborted"); what fails
+      // further down (a broken pipe into mksquashfs) is a symptom: name the cause.
+      // The response also breaks when the consumer gives up (disk full), so the
+      // engine is blamed only when it no longer answers.
+      let exportError: Error | undefined;
+      stream.on('error', (err: Error) => (exportError ??= err));
+      try {
+        return await use(stream, readFile);
+      } catch (err) {
+        if (exportError && !signal?.aborted && !(await pingEngine(this.docker, 3000).then(() => true, () => false))) throw engineError(exportError, `export ${ref}`);
+        throw err;
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await remove();
@@ -206,5 +237,5 @@ export async function pingEngine(docker: Docker, timeoutMs: number): Promise<Eng
  */
 export function dockerClient(env: NodeJS.ProcessEnv = process.env): Docker {
   const host = env.DOCKER_HOST ?? '';
-  return host === '' || host.startsWith('unix://') ? new Docker({ agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions) : new Docker();
+  return host === '' || host.startsWith('unix://') ? new (Dockerode())({ agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions) : new (Dockerode())();
 }

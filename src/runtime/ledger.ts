@@ -21,6 +21,9 @@ export interface SubmitEntry {
   sbatchSha256: string;
   image: string | null;
   imageSha256: string | null;
+  /** For an image pulled from a registry (--image oras://...): the pinned reference (HOST/REPO@MANIFEST_DIGEST) and the tag it came from. */
+  imageRef?: string | null;
+  imageSource?: string | null;
   envHash: string | null;
   /** Output file pattern from the script, for `logs` when Slurm has forgotten the job. */
   output: string | null;

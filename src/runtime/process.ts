@@ -23,6 +23,26 @@ export interface RunOptions {
   notFoundHint?: string;
   /** Kill the process (SIGKILL) after this long and resolve with `timedOut` (probes of a hung service). */
   timeoutMs?: number;
+  /** Credential variables (CREDENTIAL_VARIABLES) this child reads itself and so keeps; every other one is taken out. */
+  passCredentials?: readonly string[];
+}
+
+/**
+ * Environment variables that hold a registry password. A child sees only the
+ * ones it reads itself (apptainer reads APPTAINER_DOCKER_PASSWORD to pull a
+ * base image); SIFPACK_REGISTRY_PASSWORD is sifpack's own and reaches no
+ * child: not mksquashfs, not unsquashfs, not sbatch (which would store it
+ * with the job's environment in slurmctld's state directory).
+ */
+export const CREDENTIAL_VARIABLES = ['SIFPACK_REGISTRY_PASSWORD', 'APPTAINER_DOCKER_PASSWORD', 'SINGULARITY_DOCKER_PASSWORD'] as const;
+/** What apptainer/singularity read to log in to a registry (to pull a base image). */
+export const APPTAINER_CREDENTIALS: readonly string[] = ['APPTAINER_DOCKER_PASSWORD', 'SINGULARITY_DOCKER_PASSWORD'];
+
+/** `env` without the credential variables the child does not read. */
+export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[] = []): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const v of CREDENTIAL_VARIABLES) if (!pass.includes(v)) delete out[v];
+  return out;
 }
 
 /**
@@ -87,7 +107,7 @@ export class NodeProcessRunner implements ProcessRunner {
   stream(command: string, args: readonly string[], options: StreamOptions): Promise<{ code: number; signal: NodeJS.Signals | null }> {
     return new Promise((resolve, reject) => {
       const group = !!options.processGroup;
-      const child = spawn(command, [...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: group });
+      const child = spawn(command, [...args], { cwd: options.cwd, env: childEnv(options.env ?? process.env, options.passCredentials), stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: group });
       // The whole group when asked for (negative pid), else the child alone; a group already gone is fine.
       const kill = (sig: NodeJS.Signals) => {
         if (!group || child.pid === undefined) return void child.kill(sig);
@@ -160,7 +180,7 @@ export class NodeProcessRunner implements ProcessRunner {
     return new Promise((resolve, reject) => {
       const child = spawn(command, [...args], {
         cwd: options.cwd,
-        env: options.env ?? process.env,
+        env: childEnv(options.env ?? process.env, options.passCredentials),
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       const out: Buffer[] = [];

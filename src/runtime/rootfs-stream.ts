@@ -40,6 +40,7 @@ export function transformRootfs(source: Readable, metadata: readonly MetaEntry[]
     const p = normalisePath(header.name);
     if (p === '' || replaced.has(p)) {
       if (p) report.replaced.push(p);
+      stream.on('error', (err: Error) => next(err));
       stream.on('end', () => next());
       stream.resume();
       return;
@@ -58,6 +59,12 @@ export function transformRootfs(source: Readable, metadata: readonly MetaEntry[]
     // and so is this entry: stop the extract instead of throwing unheard.
     sink.on('error', (err: Error) => {
       stream.destroy();
+      once(err);
+    });
+    // The source broke off inside this entry (the engine died mid-export): the
+    // entry's stream errors; without a listener that would crash the process.
+    stream.on('error', (err: Error) => {
+      sink.destroy(err);
       once(err);
     });
     stream.pipe(sink);

@@ -153,6 +153,13 @@ export const REQUIRED_PATHS: MetaEntry[] = [
   { type: 'directory', path: 'etc', mode: 0o755 },
   { type: 'file', path: 'etc/hosts', mode: 0o644, content: '' },
   { type: 'file', path: 'etc/resolv.conf', mode: 0o644, content: '' },
+  // apptainer adds the calling user to the image's passwd/group at run time and
+  // only warns ("passwd file doesn't exist in container, not updating") when
+  // there is none: then `id -un` and Python's getpass.getuser() fail. The root
+  // entries are those apptainer's own busybox bootstrap writes
+  // (internal/pkg/build/sources/conveyorPacker_busybox.go).
+  { type: 'file', path: 'etc/passwd', mode: 0o644, content: 'root:x:0:0:root:/root:/bin/sh\n' },
+  { type: 'file', path: 'etc/group', mode: 0o644, content: 'root:x:0:\n' },
 ];
 
 /**

@@ -22,8 +22,8 @@ import type { BlobCache } from '../runtime/blob-cache.js';
 import { type RegistryClient, RegistryHttpError, RegistryNetworkError } from '../runtime/registry-client.js';
 import { MAGIC } from '../sif/layout.js';
 import { readMetadataLabels, readSif } from '../sif/reader.js';
-import { refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
-import { knownSha256, rememberSha256 } from '../util/hash-cache.js';
+import { refuseOverwrite, sweepStaleTemps, tempPathFor, writeFailure } from '../util/atomic-write.js';
+import { cachedSha256, knownSha256, rememberSha256 } from '../util/hash-cache.js';
 
 export interface TransferEvents {
   /** Bytes moved so far of `total` (called often; the caller throttles drawing). */
@@ -238,6 +238,13 @@ export interface PullOptions extends TransferEvents {
   force: boolean;
   cache: BlobCache;
   useCache: boolean;
+  /**
+   * Runs on the digest-checked file before it is placed at `output` (and
+   * before a download enters the cache); a throw refuses the image: nothing
+   * is left at the output or in a temp file. Runs on a cache hit too: the
+   * cache remembers bytes by digest, never that they were trusted.
+   */
+  check?: (file: string) => Promise<void>;
 }
 
 export interface PullResult {
@@ -271,8 +278,11 @@ export async function resolveSif(client: RegistryClient, ref: OrasRef): Promise<
   return { digest: m.digest, layer: { digest: layer.digest, size: layer.size } };
 }
 
+/** File-system errors of writing (a socket's ECONNRESET is the network's, not these). */
+const WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EFBIG', 'EIO']);
+
 /** Downloads the blob into `tmp`, hashing and counting; throws (tmp removed) unless digest and size match. */
-async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string): Promise<number> {
+async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string, target: string): Promise<number> {
   const { body } = await o.client.getBlob(o.ref.repository, layer.digest, [`repository:${o.ref.repository}:pull`]);
   const hash = createHash('sha256');
   let n = 0;
@@ -316,10 +326,23 @@ async function download(o: PullOptions, layer: { digest: string; size: number },
   } catch (err) {
     await fs.rm(tmp, { force: true });
     const e = err as NodeJS.ErrnoException;
+    // Disk full, quota, permissions while writing: the file system's error, naming the directory.
+    if (!(err instanceof SifpackError) && WRITE_ERRORS.has(e?.code ?? '')) throw writeFailure(target, err);
     if (err instanceof RegistryNetworkError || (!(err instanceof SifpackError) && !e?.path && !o.client.aborted)) {
       const code = err instanceof RegistryNetworkError ? err.code : e?.code ?? e?.message;
       throw new RuntimeFailure(`${formatRef(o.ref)}: connection lost after ${n} of ${layer.size} bytes (${code})`, { hint: 'pull again; nothing was written', cause: err });
     }
+    throw err;
+  }
+}
+
+/** Runs the caller's check on a fresh download; a refused (or failed) check removes the file. */
+async function checkOrRemove(o: PullOptions, tmp: string): Promise<void> {
+  if (!o.check) return;
+  try {
+    await o.check(tmp);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
     throw err;
   }
 }
@@ -329,23 +352,78 @@ export async function pullImage(o: PullOptions): Promise<PullResult> {
   const outDir = path.dirname(o.output);
   if (!(await fs.stat(outDir).then((st) => st.isDirectory(), () => false))) throw new InputError(`-o ${o.output}: the directory ${outDir} does not exist`, { hint: 'create it first, or pick another output path' });
   await refuseOverwrite(o.output, { force: o.force });
+  await sweepStaleTemps(o.output); // what a killed pull left beside the target
   const { digest, layer } = await resolveSif(o.client, o.ref);
   let cached = false;
   let bytes = 0;
   const hit = o.useCache ? await o.cache.lookup(layer.digest, layer.size) : undefined;
   if (hit) {
     cached = true;
+    await o.check?.(hit);
     const how = await o.cache.place(hit, o.output);
     o.onInfo?.(`${layer.digest} is in the cache (${o.cache.dir}); ${how === 'link' ? 'linked' : 'copied'}, nothing downloaded`);
   } else if (o.useCache) {
     const tmp = await o.cache.tempFor(layer.digest);
-    bytes = await download(o, layer, tmp);
+    bytes = await download(o, layer, tmp, o.cache.pathOf(layer.digest));
+    await checkOrRemove(o, tmp);
     const blob = await o.cache.commit(tmp, layer.digest);
     await o.cache.place(blob, o.output);
   } else {
     const tmp = tempPathFor(o.output);
-    bytes = await download(o, layer, tmp);
+    bytes = await download(o, layer, tmp, o.output);
+    await checkOrRemove(o, tmp);
     await fs.rename(tmp, o.output);
   }
   return { reference: digestRef(o.ref, digest), output: o.output, digest, layerDigest: layer.digest, size: layer.size, seconds: (Date.now() - started) / 1000, bytesDownloaded: bytes, cached };
+}
+
+export interface StageOptions extends TransferEvents {
+  ref: OrasRef;
+  client: RegistryClient;
+  cache: BlobCache;
+  /** The shared directory jobs read the image from (setting image-dir). */
+  dir: string;
+  /** Where the hash cache (.sifpack/hashes.json) lives. */
+  stateDir: string;
+}
+
+export interface StageResult {
+  /** The local SIF the job runs. */
+  file: string;
+  /** HOST/REPO@sha256:MANIFEST. */
+  reference: string;
+  /** sha256 of the SIF. */
+  layerDigest: string;
+  size: number;
+  /** The file was already in the image directory with this digest: nothing pulled, nothing linked. */
+  reused: boolean;
+  /** Bytes downloaded (0 when reused or from the blob cache). */
+  bytesDownloaded: number;
+}
+
+/**
+ * Pulls `ref` for jobs, once, into `dir` as NAME_sha256.HEX12.sif: named by
+ * the SIF's digest, so a second submit of the same digest finds the file and
+ * pulls nothing, and a tag that moves later gets a new file without changing
+ * the one queued jobs run. The manifest is resolved once and pulled by digest.
+ */
+export async function stageImage(o: StageOptions): Promise<StageResult> {
+  const resolved = await resolveSif(o.client, o.ref);
+  const name = o.ref.repository.split('/').at(-1)!;
+  const file = path.join(o.dir, `${name}_sha256.${resolved.layer.digest.slice(7, 19)}.sif`);
+  const reference = digestRef(o.ref, resolved.digest);
+  const st = await fs.stat(file).catch(() => undefined);
+  if (st?.isFile() && st.size === resolved.layer.size) {
+    const blob = await fs.stat(o.cache.pathOf(resolved.layer.digest)).catch(() => undefined);
+    // A hard link to the cache blob is the verified bytes; anything else is hashed (once: the hash cache remembers it).
+    const same = blob?.ino === st.ino && blob.dev === st.dev ? resolved.layer.digest : await cachedSha256(file, o.stateDir);
+    if (same === resolved.layer.digest) {
+      o.onInfo?.(`${path.basename(file)} is already in ${o.dir} (same sha256); nothing pulled`);
+      return { file, reference, layerDigest: resolved.layer.digest, size: resolved.layer.size, reused: true, bytesDownloaded: 0 };
+    }
+    o.onInfo?.(`${file} does not hold ${resolved.layer.digest}; replacing it`);
+  }
+  await fs.mkdir(o.dir, { recursive: true });
+  const res = await pullImage({ ...o, ref: { host: o.ref.host, repository: o.ref.repository, digest: resolved.digest }, output: file, force: true, useCache: true });
+  return { file, reference, layerDigest: res.layerDigest, size: res.size, reused: false, bytesDownloaded: res.bytesDownloaded };
 }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/config/load.js';
 import { buildJob } from '../../src/model/slurm-job.js';
 import { renderSbatch } from '../../src/render/sbatch.js';
+import { shellQuote } from '../../src/render/shell-quote.js';
 import { HOSTILE } from '../fixtures/hostile.js';
 import { ROOT, tempDir } from '../helpers.js';
 
@@ -185,5 +186,16 @@ describe('a rendered job script run by real bash, with recording doubles of srun
     await fs.writeFile(path.join(srunBin, 'srun'), '#!/usr/bin/env bash\nprintf "%s\\0" "$@" >"$SIFPACK_RECORD/srun.argv"\nSLURM_PROCID=1 SLURM_LOCALID=1 exec "$@"\n', { mode: 0o755 });
     const { dump } = await renderAndRun({}, [], { SLURM_PROCID: '0', SLURM_LOCALID: '0', PATH: `${srunBin}:${extraBin}:${DOUBLES}:${process.env.PATH}` });
     expect(dump.env).toMatchObject({ SLURM_PROCID: '1', SLURM_LOCALID: '1' });
+  });
+
+  it('per-task values are escaped like the job-wide ones: $, ` and \\ in a task value reach Python as they are', async () => {
+    // apptainer evaluates APPTAINERENV_ values (the double does as its injectEnvHandler does);
+    // a GPU list or node name from the task must not expand $HOME or run a command.
+    const srunBin = path.join(dir, 'srun-hostile-task-bin');
+    await fs.mkdir(srunBin, { recursive: true });
+    const value = 'GPU-$HOME-`echo ran`-\\x-"q"';
+    await fs.writeFile(path.join(srunBin, 'srun'), `#!/usr/bin/env bash\nprintf "%s\\0" "$@" >"$SIFPACK_RECORD/srun.argv"\nexport CUDA_VISIBLE_DEVICES=${shellQuote(value)} SLURM_PROCID=3\nexec "$@"\n`, { mode: 0o755 });
+    const { dump } = await renderAndRun({}, [], { SLURM_PROCID: '0', PATH: `${srunBin}:${extraBin}:${DOUBLES}:${process.env.PATH}` });
+    expect(dump.env).toMatchObject({ CUDA_VISIBLE_DEVICES: value, SLURM_PROCID: '3' });
   });
 });

@@ -4,7 +4,8 @@
 # debootstrap for an offline base image. Idempotent; needs root (CI is root).
 set -euo pipefail
 
-PACKAGES=(docker.io slurm-wlm docker-registry apache2-utils squashfs-tools squashfs-tools-ng siftool debootstrap busybox-static curl ca-certificates bsdutils)
+# libpython3.11-stdlib and python3-pip-whl: the pip-cache test copies the stdlib and pip wheel into the (python3-minimal) base image.
+PACKAGES=(docker.io slurm-wlm docker-registry apache2-utils squashfs-tools squashfs-tools-ng siftool debootstrap busybox-static curl ca-certificates bsdutils libpython3.11-stdlib python3-pip-whl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

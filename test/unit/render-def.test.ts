@@ -6,6 +6,7 @@ import { loadPreset, parsePreset } from '../../src/config/presets.js';
 import { recipeFromInputs } from '../../src/commands/def.js';
 import { InputError } from '../../src/errors.js';
 import type { Recipe } from '../../src/model/recipe.js';
+import { captureActivationLine } from '../../src/render/activation.js';
 import { renderDef } from '../../src/render/def.js';
 import { renderDockerfile } from '../../src/render/dockerfile.js';
 import { ROOT, expectGolden, tempDir } from '../helpers.js';
@@ -54,6 +55,33 @@ describe('golden renders of every example (def and Dockerfile), byte for byte', 
     });
   }
 
+  it('preset rocm (gpu-pytorch, amd-site profile, environment-rocm.yml): PyTorch\'s ROCm index for the pip step, labelled for the gpu-vendor check', async () => {
+    const dir = path.join(ROOT, 'examples', 'gpu-pytorch');
+    const config = parseConfig(await fs.readFile(path.join(dir, 'sifpack.yml'), 'utf8'), path.join(dir, 'sifpack.yml'));
+    const { settings } = resolveSettings({ config, cwd: dir, profile: 'amd-site' });
+    expect(settings.base).toBe('rocm');
+    const { recipe } = await recipeFromInputs({ envFile: 'environment-rocm.yml', defDir: dir, cwd: dir }, settings);
+    const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
+    await expectGolden('def/gpu-pytorch-rocm.def', def);
+    await expectGolden('def/gpu-pytorch-rocm.Dockerfile', renderDockerfile(recipe, { version: VERSION }).text);
+    expect(sections(def).post).toContain('export PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/rocm6.2');
+    expect(def).not.toContain('CONDA_OVERRIDE_CUDA');
+    const { imageGpuStack, gpuVendorMismatch } = await import('../../src/model/slurm-job.js');
+    const labels = Object.fromEntries(recipe.labels);
+    expect(imageGpuStack(labels)).toBe('amd');
+    expect(gpuVendorMismatch({ gpus: 1, gpuVendor: 'amd', image: 'train-rocm.sif' }, labels)).toBeUndefined();
+    expect(gpuVendorMismatch({ gpus: 1, gpuVendor: 'nvidia', image: 'train-rocm.sif' }, labels)).toMatch(/built for ROCm/);
+  });
+
+  it('a preset\'s pip-extra-index-url must be https without credentials', async () => {
+    const { parsePreset } = await import('../../src/config/presets.js');
+    const base = { image: 'mambaorg/micromamba:2.3.2-debian12-slim', installer: 'micromamba' };
+    expect(parsePreset('x', { ...base, 'pip-extra-index-url': 'https://download.pytorch.org/whl/rocm6.2' }, 'x.yml').pipExtraIndexUrl).toBe('https://download.pytorch.org/whl/rocm6.2');
+    for (const bad of ['http://download.pytorch.org/whl/rocm6.2', 'https://u:p@host/simple', 'https://host/a b']) {
+      expect(() => parsePreset('x', { ...base, 'pip-extra-index-url': bad }, 'x.yml'), bad).toThrow(/pip-extra-index-url: .* is not valid; expected an https:\/\/ URL without credentials/);
+    }
+  });
+
   it('rendering is deterministic: the same input gives the same bytes', async () => {
     const a = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
     const b = renderDef(await exampleRecipe('gpu-pytorch'), { version: VERSION, defName: 'x.def' }).text;
@@ -71,16 +99,20 @@ describe('the definition file, section by section', () => {
       'set -eu',
       'export MAMBA_ROOT_PREFIX=/opt/conda',
       'export CONDA_OVERRIDE_CUDA=12.6',
+      'export PIP_NO_CACHE_DIR=1',
       '/bin/micromamba create -y -p /opt/env -f /opt/sifpack/environment.yml',
       '/bin/micromamba clean -a -y',
+      'rm -rf /root/.cache',
+      captureActivationLine('/opt/env'),
     ]);
-    expect(s.environment!.slice(0, 6)).toEqual([
+    expect(s.environment!.slice(0, 7)).toEqual([
+      'export LANG="${LANG:-C.UTF-8}"',
       'export PATH=/opt/env/bin:"$PATH"',
       'export CONDA_PREFIX=/opt/env',
       'export CONDA_DEFAULT_ENV=train',
       'export PYTHONNOUSERSITE=1',
       'export OMP_NUM_THREADS=1',
-      'if [ -d /opt/env/etc/conda/activate.d ]; then',
+      'if [ ! -f /.singularity.d/env/92-sifpack-conda-activate.sh ] && [ -d /opt/env/etc/conda/activate.d ]; then',
     ]);
     expect(s.runscript).toEqual(['exec python "$@"']);
     expect(s.test![0]).toBe('python -c \'import torch, torchvision, numpy, yaml; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["wandb"]]\'');
@@ -110,9 +142,12 @@ describe('the definition file, section by section', () => {
     expect(s.files).toEqual(['environment.yml /opt/sifpack/environment.yml', 'env.lock /opt/sifpack/environment.lock', 'env.lock.pip.txt /opt/sifpack/environment.lock.pip.txt']);
     expect(s.post).toEqual([
       'set -eu',
+      'export PIP_NO_CACHE_DIR=1',
       '/opt/conda/bin/conda create -y -p /opt/env --file /opt/sifpack/environment.lock',
       '/opt/env/bin/python -m pip install --no-deps --no-cache-dir -r /opt/sifpack/environment.lock.pip.txt',
       '/opt/conda/bin/conda clean -a -y',
+      'rm -rf /root/.cache',
+      captureActivationLine('/opt/env'),
     ]);
     expect(s.labels!.some((l) => /^sifpack\.lock-hash sha256:[0-9a-f]{64}$/.test(l))).toBe(true);
     await fs.rm(dir, { recursive: true });
@@ -124,8 +159,8 @@ describe('the definition file, section by section', () => {
     const { recipe } = await recipeFromInputs({ fromPrefix: prefix, defDir: ROOT, cwd: ROOT }, settings);
     const s = sections(renderDef(recipe, { version: VERSION, defName: 'x.def' }).text);
     expect(s.files).toEqual(['analysis-env.tar /opt/sifpack/env.tar']);
-    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar', 'rmdir --ignore-fail-on-non-empty /opt/sifpack']);
-    expect(s.environment![0]).toBe('export PATH=/opt/env/bin:"$PATH"');
+    expect(s.post!.filter((l) => !l.startsWith('#'))).toEqual(['set -eu', 'mkdir -p /opt/env', 'tar -xf /opt/sifpack/env.tar -C /opt/env --no-same-owner', 'rm -f /opt/sifpack/env.tar', 'rmdir --ignore-fail-on-non-empty /opt/sifpack', captureActivationLine('/opt/env')]);
+    expect(s.environment!.slice(0, 2)).toEqual(['export LANG="${LANG:-C.UTF-8}"', 'export PATH=/opt/env/bin:"$PATH"']);
     expect(s.labels).toContain(`sifpack.prefix-path ${prefix}`);
     expect(s.labels).toContain('sifpack.env-prefix /opt/env');
     expect(s.labels!.some((l) => /^sifpack\.prefix-hash sha256:/.test(l))).toBe(true);
@@ -180,7 +215,7 @@ describe('the definition file, section by section', () => {
     // the RUN line, re-rooted into a temp dir, then the script sourced with an activate.d hook in place
     const cmd = run![1]!.replace(/\\\n/g, ' ').replaceAll('/.singularity.d', `${dir}/.singularity.d`);
     execFileSync('sh', ['-c', cmd]);
-    const script = await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8');
+    const script = (await fs.readFile(path.join(dir, '.singularity.d/env/91-sifpack-environment.sh'), 'utf8')).replaceAll(`${dir}/.singularity.d`, '/.singularity.d');
     const def = renderDef(recipe, { version: VERSION, defName: 'x.def' }).text;
     for (const line of sections(def).environment!) expect(script).toContain(line);
     // What `apptainer run-help` prints for a def-built image, line for line (sections() trims the def's indent).
@@ -233,11 +268,11 @@ describe('presets', () => {
     const err = (await loadPreset('cudda', []).catch((e: unknown) => e)) as InputError;
     expect(err).toBeInstanceOf(InputError);
     expect(err.message).toBe("--base cudda: no such preset; did you mean 'cuda'?");
-    expect(err.hint).toBe('available presets: cuda, micromamba, miniforge (add your own with --defs DIR)');
+    expect(err.hint).toBe('available presets: cuda, micromamba, miniforge, rocm (add your own with --defs DIR)');
   });
 
   it('every shipped preset pins its image and loads', async () => {
-    for (const name of ['micromamba', 'miniforge', 'cuda']) {
+    for (const name of ['micromamba', 'miniforge', 'cuda', 'rocm']) {
       const p = await loadPreset(name, []);
       expect(p.image).toMatch(/:[^:/]+$/);
       expect(p.image).not.toMatch(/:latest$/);

@@ -55,7 +55,7 @@ describe('golden job scripts (test/golden/sbatch)', () => {
     expect(text).toContain('#SBATCH --gpus=8\n');
     expect(text).toMatch(/srun bash -c "\$per_task" sifpack-task singularity exec --cleanenv --rocm /);
     expect(text).toContain('export "SINGULARITYENV_$v=$val"');
-    expect(text).toContain('export "SINGULARITYENV_$v=${!v}"');
+    expect(text).toContain('export "SINGULARITYENV_$v=$val"; fi; done; exec "$@"\'');
     expect(text).not.toContain('APPTAINERENV_');
     await expectGolden('sbatch/gpu-pytorch-amd.sbatch', text);
   });

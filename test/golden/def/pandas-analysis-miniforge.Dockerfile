@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Dockerfile for the conda environment "analysis", written by sifpack 0.1.0
 # from the same recipe as the Apptainer definition file.
 # Base preset "miniforge": Miniforge 25.3 (conda + conda-forge) on Ubuntu
@@ -12,18 +11,23 @@ COPY ["environment.yml", "/opt/sifpack/environment.yml"]
 # file's %environment does (apptainer turns ENV into defaults and runs no
 # activation hooks); apptainer and sifpack convert keep it, sourced after ENV.
 RUN set -eu; \
+    export PIP_NO_CACHE_DIR=1; \
     /opt/conda/bin/conda env create -p /opt/env -f /opt/sifpack/environment.yml; \
     /opt/conda/bin/conda clean -a -y; \
+    rm -rf /root/.cache; \
+    if [ -d /opt/env/etc/conda/activate.d ] && [ -x /opt/env/bin/python ]; then /opt/env/bin/python -c 'exec("import glob, os, re, subprocess, sys, tempfile\nprefix, out = sys.argv[1], sys.argv[2]\nhooks = sorted(glob.glob(os.path.join(prefix, '\''etc/conda/activate.d/*.sh'\'')))\nbase_path = prefix + '\''/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'\''\nhomes = [tempfile.mkdtemp(), tempfile.mkdtemp()]\ndef clean():\n    for h in [h for h in homes if os.path.isdir(h)]:\n        for d, dirs, files in os.walk(h, topdown=False):\n            for n in files: os.remove(os.path.join(d, n))\n            for n in dirs: os.rmdir(os.path.join(d, n))\n        os.rmdir(h)\ndef give_up(why):\n    clean()\n    if os.path.exists(out): os.remove(out)\n    sys.stderr.write('\''sifpack: conda activation hooks sourced at run time (not captured: %s)\\n'\'' % why)\n    sys.exit(0)\nMARK = '\''\\0sifpack-env\\0'\''\ndef run(home):\n    # No C-locale coercion: it would add LC_CTYPE to the dumped environment (PEP 538).\n    env = {'\''HOME'\'': home, '\''PATH'\'': base_path, '\''CONDA_PREFIX'\'': prefix, '\''PYTHONCOERCECLOCALE'\'': '\''0'\''}\n    dump = '\''import os, sys; sys.stdout.write(%r + chr(0).join(k + chr(61) + v for k, v in os.environ.items()))'\'' % MARK\n    script = '\''for f in \"$@\"; do . \"$f\"; done; exec \"$0\" -c \"$SIFPACK_DUMP\"'\''\n    r = subprocess.run(['\''/bin/sh'\'', '\''-c'\'', script, sys.executable] + hooks, env=dict(env, SIFPACK_DUMP=dump), cwd=home, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)\n    if r.returncode != 0 or MARK not in r.stdout: give_up('\''a hook failed under /bin/sh'\'')\n    found = dict(kv.split('\''='\'', 1) for kv in r.stdout.rsplit(MARK, 1)[1].split('\''\\0'\''))\n    found.pop('\''SIFPACK_DUMP'\'', None)\n    return env, found\nq = lambda v: '\''\"'\'' + re.sub(r'\''([\\\\\"$`])'\'', r'\''\\\\\\1'\'', v) + '\''\"'\''\n(env, a), (_, b) = run(homes[0]), run(homes[1])\nclean()\nexports = []\nfor k in sorted(set(a) | set(b)):\n    if k in ('\''PWD'\'', '\''OLDPWD'\'', '\''SHLVL'\'', '\''_'\'', '\''HOME'\''): continue\n    x, y = a.get(k), b.get(k)\n    if x != y: give_up(k + '\'' depends on HOME or the working directory'\'')\n    if x is None or x == env.get(k): continue\n    if '\''\\n'\'' in x: give_up(k + '\'' holds a line break'\'')\n    if k == '\''PATH'\'':\n        if not x.endswith(base_path): give_up('\''PATH is replaced, not prepended to'\'')\n        exports.append('\''export PATH='\'' + q(x[:-len(base_path)]) + '\''\"$PATH\"'\'')\n    else: exports.append('\''export %s=%s'\'' % (k, q(x)))\nos.makedirs(os.path.dirname(out), exist_ok=True)\nwith open(out + '\''.tmp'\'', '\''w'\'') as f:\n    f.write('\''#!/bin/sh\\n# Written by sifpack at build time: what the conda activation hooks of %s export.\\n'\'' % prefix + '\'''\''.join(e + '\''\\n'\'' for e in exports))\nos.chmod(out + '\''.tmp'\'', 0o755)\nos.rename(out + '\''.tmp'\'', out)\n")' /opt/env /.singularity.d/env/92-sifpack-conda-activate.sh || true; fi; \
     mkdir -p /.singularity.d/env && printf '%s\n' \
     '#!/bin/sh' \
     '# Written by sifpack: the same runtime environment as the definition file'\''s %environment.' \
     '# The env is active for exec, run and shell alike: no conda activate, no entrypoint.' \
+    'export LANG="${LANG:-C.UTF-8}"' \
     'export PATH=/opt/env/bin:"$PATH"' \
     'export CONDA_PREFIX=/opt/env' \
     'export CONDA_DEFAULT_ENV=analysis' \
     'export PYTHONNOUSERSITE=1' \
-    '# Run the env'\''s conda activation hooks (GDAL_DATA, PROJ_DATA, ...) as conda activate would.' \
-    'if [ -d /opt/env/etc/conda/activate.d ]; then' \
+    '# The env'\''s conda activation hooks (GDAL_DATA, PROJ_DATA, ...): what they export was captured' \
+    '# at build time into /.singularity.d/env/92-sifpack-conda-activate.sh; sourced here only when that was not possible.' \
+    'if [ ! -f /.singularity.d/env/92-sifpack-conda-activate.sh ] && [ -d /opt/env/etc/conda/activate.d ]; then' \
     '    for f in /opt/env/etc/conda/activate.d/*.sh; do [ -r "$f" ] && . "$f"; done' \
     fi \
     > /.singularity.d/env/91-sifpack-environment.sh; \
@@ -51,9 +55,9 @@ LABEL "sifpack.env-hash"="sha256:c36b1f2f0c901c9e8630bccb4680e7e778d91f71153de88
       "sifpack.env-name"="analysis" \
       "sifpack.preset"="miniforge" \
       "sifpack.base-image"="condaforge/miniforge3:25.3.0-1" \
-      "sifpack.template-version"="2" \
+      "sifpack.template-version"="3" \
       "sifpack.version"="0.1.0" \
-      "sifpack.build-hash"="sha256:15cc67ec4ef478fc12395dbcee08a9d05eb6e314bb26b22957242b42bfddd6da"
+      "sifpack.build-hash"="sha256:0bc510487c4cd7b3286723f0ef53a64ff7ba559b861c82c9127e8dcd48fd71c2"
 
 # What apptainer's %test does, checked here at build time.
 RUN python -c 'import pandas, numpy, matplotlib, tqdm; import importlib.util as u; [u.find_spec(m) or print("sifpack test: no module", m, "(name guessed from its pip package)") for m in ["tabulate"]]'
