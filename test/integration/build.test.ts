@@ -106,7 +106,9 @@ describe('sifpack build --builder docker (real engine)', () => {
     // The test base image has no micromamba: the install step must fail.
     const r = await sifpack(['build', '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BASE_IMAGE'), '--json'], { cwd: d, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/docker build failed at Step \d+\/\d+ : RUN set -eu; .*micromamba create.*: The command '\/bin\/sh -c set -eu;[\s\S]*returned a non-zero code: 127/);
+    // The step is shortened in the message; the failing command's own line follows in the details.
+    expect(r.stderr).toMatch(/docker build failed at Step \d+\/\d+ : RUN set -eu; .*micromamba.*: The command '\/bin\/sh -c set -eu;[\s\S]*returned a non-zero code: 127/);
+    expect(r.stderr).toContain('/bin/micromamba: not found');
     expect(await fs.readdir(d)).toEqual(['environment.yml']);
     const tags = docker('images', '--format', '{{.Repository}}:{{.Tag}}', 'sifpack/broken');
     expect(tags.trim()).toBe('');
