@@ -1,4 +1,5 @@
-import { promises as fs } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,4 +41,27 @@ export function service(name: string): string {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set: the integration tests need the real services; run \`npm run test:all\` (or see test/services/README.md)`);
   return v;
+}
+
+/** Polls the child's peak RSS (VmHWM, kB) until it exits: the memory assertions of the streaming tests. */
+export function peakRss(child: ChildProcess): Promise<{ code: number; peakKb: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    let peakKb = 0;
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => (stdout += b));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b));
+    const t = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch {
+        /* exited */
+      }
+    }, 50);
+    child.on('close', (code) => {
+      clearInterval(t);
+      resolve({ code: code ?? -1, peakKb, stdout, stderr });
+    });
+  });
 }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadIntegrityImage } from '../../src/sif/integrity/image.js';
-import { makeSmallSif } from '../fixtures/sif-maker.js';
+import { copyInto, makeSmallSif } from '../fixtures/sif-maker.js';
 import { ROOT, tempDir } from '../helpers.js';
 import { sifpack } from './cli.js';
 
@@ -26,12 +26,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function copyOf(src: string, name: string): Promise<string> {
-  const to = path.join(dir, name);
-  await fs.copyFile(src, to);
-  await fs.chmod(to, 0o644);
-  return to;
-}
+const copyOf = (src: string, name: string) => copyInto(dir, src, name);
 
 describe('done when', { timeout: 180_000 }, () => {
   it('sifpack verify two-groups-signed-dsse.sif --key ed25519-public.pem passes', async () => {

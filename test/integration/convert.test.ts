@@ -4,8 +4,8 @@
  * readers: Sylabs' siftool, unsquashfs, and a chroot that runs the image's
  * Python through the /.singularity.d actions the way apptainer exec would.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { packContext } from '../../src/runtime/build-context.js';
 import { DockerodeEngine } from '../../src/runtime/docker.js';
 import { readSif, requirePrimaryPartition } from '../../src/sif/reader.js';
 import { CLI, interruptWhen, sifpack } from '../e2e/cli.js';
-import { service, tempDir } from '../helpers.js';
+import { service, tempDir, peakRss } from '../helpers.js';
 
 const TEST_IMAGE = 'sifpack-test/convert-me:1';
 let dir: string;
@@ -45,28 +45,6 @@ async function exportContainersLeft(): Promise<number> {
   }
 }
 
-/** Polls the child's peak RSS (VmHWM) until it exits. */
-function peakRss(child: ChildProcess): Promise<{ code: number; peakKb: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    let peakKb = 0;
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (b: Buffer) => (stdout += b));
-    child.stderr?.on('data', (b: Buffer) => (stderr += b));
-    const t = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {
-        /* exited */
-      }
-    }, 50);
-    child.on('close', (code) => {
-      clearInterval(t);
-      resolve({ code: code ?? -1, peakKb, stdout, stderr });
-    });
-  });
-}
 
 beforeAll(async () => {
   env = { DOCKER_HOST: service('DOCKER_HOST') };

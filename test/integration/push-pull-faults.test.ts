@@ -4,9 +4,9 @@
  * tampered with on disk without touching the shared services; and a 500 MiB
  * round trip through the CLI with the Node process's peak memory measured.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuntimeFailure } from '../../src/errors.js';
@@ -16,7 +16,7 @@ import { RegistryClient } from '../../src/runtime/registry-client.js';
 import { pushImage } from '../../src/workflows/share.js';
 import { CLI, sifpack } from '../e2e/cli.js';
 import { makeSif } from '../fixtures/sif-maker.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, peakRss } from '../helpers.js';
 import { PrivateRegistry } from './registry-harness.js';
 
 const MiB = 1024 * 1024;
@@ -37,28 +37,6 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** Polls the child's peak RSS (VmHWM, kB) until it exits. */
-function peakRss(child: ChildProcess): Promise<{ code: number; peakKb: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    let peakKb = 0;
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (b: Buffer) => (stdout += b));
-    child.stderr?.on('data', (b: Buffer) => (stderr += b));
-    const t = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakKb = Math.max(peakKb, Number(m[1]));
-      } catch {
-        /* exited */
-      }
-    }, 50);
-    child.on('close', (code) => {
-      clearInterval(t);
-      resolve({ code: code ?? -1, peakKb, stdout, stderr });
-    });
-  });
-}
 
 function client(): RegistryClient {
   return new RegistryClient({ host: reg.host, plainHttp: true, userAgent: 'sifpack-test', env: {} });

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadIntegrityImage, readObjectData } from '../../src/sif/integrity/image.js';
-import { makeSmallSif } from '../fixtures/sif-maker.js';
+import { copyInto, makeSmallSif } from '../fixtures/sif-maker.js';
 import { ROOT, service, tempDir } from '../helpers.js';
 import { sifpack } from '../e2e/cli.js';
 
@@ -29,12 +29,7 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-async function copyOf(src: string, name: string): Promise<string> {
-  const to = path.join(dir, name);
-  await fs.copyFile(src, to);
-  await fs.chmod(to, 0o644);
-  return to;
-}
+const copyOf = (src: string, name: string) => copyInto(dir, src, name);
 
 describe('with the real apptainer 1.4.5', { timeout: 180_000 }, () => {
   it.each(['ed25519', 'ecdsa', 'rsa'])('apptainer verify --key accepts an image sifpack signed with %s', async (alg) => {
