@@ -67,6 +67,8 @@ function engineError(err: unknown, what: string): RuntimeFailure {
   return new RuntimeFailure(`Docker engine: ${what} failed: ${e.json?.message ?? e.message ?? String(err)}`);
 }
 
+const MAX_FILE = 1 << 20;
+
 /** One regular file of a container (through the archive API), at most 1 MiB; undefined when absent. */
 async function readContainerFile(container: Docker.Container, file: string): Promise<Buffer | undefined> {
   let archive: Readable;
@@ -77,28 +79,18 @@ async function readContainerFile(container: Docker.Container, file: string): Pro
     throw engineError(err, `read ${file}`);
   }
   const extract = tar.extract();
-  let found: Buffer | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, entry, next) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      entry.on('data', (c: unknown) => {
-        const b = c as Buffer;
-        size += b.length;
-        if (header.type === 'file' && found === undefined && size <= 1 << 20) chunks.push(b);
-      });
-      entry.on('end', () => {
-        if (header.type === 'file' && found === undefined && size <= 1 << 20) found = Buffer.concat(chunks);
-        next();
-      });
-      entry.on('error', reject);
-    });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
   archive.pipe(extract);
-  await done;
-  return found;
+  // The archive of one path: its first entry is the file (or what stands there instead).
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of entry) {
+      size += (chunk as Buffer).length;
+      if (size <= MAX_FILE) chunks.push(chunk as Buffer);
+    }
+    return entry.header.type === 'file' && size <= MAX_FILE ? Buffer.concat(chunks) : undefined;
+  }
+  return undefined;
 }
 
 export class DockerodeEngine implements DockerEngine {
