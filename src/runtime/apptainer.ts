@@ -99,10 +99,12 @@ export interface ApptainerBuildRequest {
 }
 
 const prefixVar = (rt: RuntimeInfo) => (rt.flavour === 'apptainer' ? 'APPTAINER' : 'SINGULARITY');
+/** The runtime's scratch variable: APPTAINER_TMPDIR (SINGULARITY_TMPDIR). */
+const scratchVar = (rt: RuntimeInfo) => `${prefixVar(rt)}_TMPDIR`;
 
 /** The environment with the runtime's scratch variable (APPTAINER_TMPDIR) set to `tmpdir`, when given. */
 export function withScratch(rt: RuntimeInfo, env: NodeJS.ProcessEnv, tmpdir: string | undefined): NodeJS.ProcessEnv {
-  return tmpdir ? { ...env, [`${prefixVar(rt)}_TMPDIR`]: path.resolve(tmpdir) } : env;
+  return tmpdir ? { ...env, [scratchVar(rt)]: path.resolve(tmpdir) } : env;
 }
 
 /** The path itself, or its closest existing parent (the cache dir may not exist yet). */
@@ -119,7 +121,7 @@ async function nearestExisting(p: string): Promise<string> {
 /** Checks scratch space and returns the environment the build runs with. */
 export async function preflight(req: ApptainerBuildRequest): Promise<{ env: NodeJS.ProcessEnv; args: string[]; warnings: string[] }> {
   const v = prefixVar(req.runtime);
-  const tmpVar = `${v}_TMPDIR`;
+  const tmpVar = scratchVar(req.runtime);
   const cacheVar = `${v}_CACHEDIR`;
   const tmpdir = path.resolve(req.tmpdir ?? req.env[tmpVar] ?? os.tmpdir());
   const warnings: string[] = [];
@@ -150,7 +152,7 @@ export async function preflight(req: ApptainerBuildRequest): Promise<{ env: Node
 /** Runs the build; the image appears at `output` only if it succeeded. */
 export async function buildWithApptainer(runner: ProcessRunner, req: ApptainerBuildRequest): Promise<{ warnings: string[] }> {
   const { env, args, warnings } = await preflight(req);
-  const tmpVar = `${prefixVar(req.runtime)}_TMPDIR`;
+  const tmpVar = scratchVar(req.runtime);
   // A scratch directory of this build's own inside the chosen one: apptainer's
   // build-temp-*/bundle-temp-* go there, and it is removed whatever happens
   // (apptainer's own clean-up on SIGTERM races its still-running %post).
