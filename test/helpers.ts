@@ -65,3 +65,9 @@ export function peakRss(child: ChildProcess): Promise<{ code: number; peakKb: nu
     });
   });
 }
+
+/**
+ * fs.cp filter for copying an example: leaves out .sifpack/, the state a
+ * user's own `sifpack run` (README's first command) leaves in the checkout.
+ */
+export const withoutRunState = (src: string): boolean => !src.split(path.sep).includes('.sifpack');

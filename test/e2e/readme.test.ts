@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, tempDir, withoutRunState } from '../helpers.js';
 import { sifpack } from './cli.js';
 
 let readme: string;
@@ -33,7 +33,7 @@ describe('README', () => {
 
   it('runs as written where nothing but Node is (empty PATH, no DOCKER_HOST) and prints the summary the README shows', async () => {
     const copy = path.join(tmp, 'pandas-analysis');
-    await fs.cp(path.join(ROOT, 'examples', 'pandas-analysis'), copy, { recursive: true });
+    await fs.cp(path.join(ROOT, 'examples', 'pandas-analysis'), copy, { recursive: true, filter: withoutRunState });
     const cmd = blocks()[0]!.text.trim().split(' && ').at(-1)!.split(' ');
     expect(cmd.slice(0, 2)).toEqual(['npx', 'sifpack']);
     const r = await sifpack(cmd.slice(2), { cwd: copy, env: { PATH: '', DOCKER_HOST: '' } });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sifpack } from '../e2e/cli.js';
 import { pythonPrefixFromImage } from '../fixtures/python-prefix.js';
-import { ROOT, service, tempDir } from '../helpers.js';
+import { ROOT, service, tempDir, withoutRunState } from '../helpers.js';
 
 interface RunJson {
   workdir: string;
@@ -119,7 +119,7 @@ describe('sifpack run where nothing can build or submit', () => {
   let example: string;
   beforeAll(async () => {
     example = path.join(dir, 'pandas-analysis');
-    await fs.cp(path.join(ROOT, 'examples', 'pandas-analysis'), example, { recursive: true, filter: (src) => !src.includes(`${path.sep}expected`) });
+    await fs.cp(path.join(ROOT, 'examples', 'pandas-analysis'), example, { recursive: true, filter: (src) => !src.includes(`${path.sep}expected`) && withoutRunState(src) });
   });
 
   it('--plan with PATH and DOCKER_HOST emptied: every file written, the commands to finish, exit 0', async () => {
