@@ -97,35 +97,73 @@ function curlPull(repo, out) {
   return { wall: secs(t0), cpu: acc.cpu };
 }
 
-const rows = { sPush: [], cPush: [], sPull: [], cPull: [], cached: [], cachedInner: [], pushRss: [], pullRss: [], sPushCpu: [], cPushCpu: [], sPullCpu: [], cPullCpu: [], pushInner: [], pullInner: [], startWall: [], startCpu: [] };
+const rows = { cPullSum: [], sPush: [], cPush: [], sPull: [], cPull: [], cached: [], cachedInner: [], pushRss: [], pullRss: [], sPushCpu: [], cPushCpu: [], sPullCpu: [], cPullCpu: [], pushInner: [], pullInner: [], startWall: [], startCpu: [] };
 const load0 = os.loadavg()[0];
 for (let i = 0; i < RUNS; i++) {
   // A fresh cwd and cache each run: sifpack knows nothing, so it hashes and uploads everything.
   const cwd = await fs.mkdtemp(path.join(work, 'run-'));
   const env = { XDG_CACHE_HOME: path.join(cwd, 'cache') };
-  const push = timed(['push', sif, `oras://${host}/bench/s${i}:1`], cwd, env);
-  if (push.res.bytesUploaded !== size) throw new Error(`push uploaded ${push.res.bytesUploaded} of ${size}`);
-  rows.sPush.push(push.wall); rows.pushRss.push(push.rss); rows.sPushCpu.push(push.cpu); rows.pushInner.push(push.res.seconds);
-  const cp = curlPush(`bench/c${i}`);
-  rows.cPush.push(cp.wall); rows.cPushCpu.push(cp.cpu);
-  const pull = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'p.sif')], cwd, env);
-  if (pull.res.cached) throw new Error('first pull came from the cache');
-  rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss); rows.sPullCpu.push(pull.cpu); rows.pullInner.push(pull.res.seconds);
+  // Who goes first alternates, and every download is removed as soon as it was
+  // checked: on this VM a write into pages the kernel just freed costs a
+  // fraction of one into fresh pages, so both sides must get the same kind.
+  const sifpackPush = () => {
+    const push = timed(['push', sif, `oras://${host}/bench/s${i}:1`], cwd, env);
+    if (push.res.bytesUploaded !== size) throw new Error(`push uploaded ${push.res.bytesUploaded} of ${size}`);
+    rows.sPush.push(push.wall); rows.pushRss.push(push.rss); rows.sPushCpu.push(push.cpu); rows.pushInner.push(push.res.seconds);
+  };
+  const curlPushRun = () => {
+    const cp = curlPush(`bench/c${i}`);
+    rows.cPush.push(cp.wall); rows.cPushCpu.push(cp.cpu);
+  };
+  const sifpackPull = async () => {
+    const out = path.join(cwd, 'p.sif');
+    const pull = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', out], cwd, env);
+    if (pull.res.cached) throw new Error('first pull came from the cache');
+    rows.sPull.push(pull.wall); rows.pullRss.push(pull.rss); rows.sPullCpu.push(pull.cpu); rows.pullInner.push(pull.res.seconds);
+    execFileSync('cmp', [sif, out]);
+    const hit = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'h.sif')], cwd, env);
+    if (!hit.res.cached) throw new Error('second pull missed the cache');
+    rows.cached.push(hit.wall); rows.cachedInner.push(hit.res.seconds);
+    await fs.rm(path.join(cwd, 'cache'), { recursive: true, force: true });
+    await fs.rm(out);
+    await fs.rm(path.join(cwd, 'h.sif'));
+  };
+  const curlPullRun = async () => {
+    const out = path.join(cwd, 'c.sif');
+    const cg = curlPull(`bench/c${i}`, out);
+    rows.cPull.push(cg.wall); rows.cPullCpu.push(cg.cpu);
+    execFileSync('cmp', [sif, out]);
+    await fs.rm(out);
+    // What a verified download costs by hand: curl, then sha256sum of the file.
+    const t0 = process.hrtime.bigint();
+    curlPull(`bench/c${i}`, out);
+    const sum = execFileSync('sha256sum', [out], { encoding: 'utf8' }).split(' ')[0];
+    rows.cPullSum.push(secs(t0));
+    if (`sha256:${sum}` !== digest) throw new Error('curl download does not match the digest');
+    await fs.rm(out);
+  };
+  if (i % 2 === 0) {
+    sifpackPush();
+    curlPushRun();
+  } else {
+    curlPushRun();
+    sifpackPush();
+  }
   // What every sifpack process pays before any work: Node and the CLI's modules loading.
   const t0 = process.hrtime.bigint();
   const v = spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, path.join(root, 'dist/cli.js'), '--version'], { encoding: 'utf8' });
   rows.startWall.push(secs(t0));
   const vm = /CPU ([\d.]+) ([\d.]+)/.exec(v.stderr);
   rows.startCpu.push(Number(vm[1]) + Number(vm[2]));
-  const cg = curlPull(`bench/c${i}`, path.join(cwd, 'c.sif'));
-  rows.cPull.push(cg.wall); rows.cPullCpu.push(cg.cpu);
-  const hit = timed(['pull', `oras://${host}/bench/s${i}:1`, '-o', path.join(cwd, 'h.sif')], cwd, env);
-  if (!hit.res.cached) throw new Error('second pull missed the cache');
-  rows.cached.push(hit.wall); rows.cachedInner.push(hit.res.seconds);
-  execFileSync('cmp', [sif, path.join(cwd, 'p.sif')]);
-  execFileSync('cmp', [sif, path.join(cwd, 'c.sif')]);
+  if (i % 2 === 0) {
+    await sifpackPull();
+    await curlPullRun();
+  } else {
+    await curlPullRun();
+    await sifpackPull();
+  }
   await fs.rm(cwd, { recursive: true, force: true });
-  process.stderr.write(`run ${i + 1}/${RUNS}: push ${push.wall.toFixed(2)}s (curl ${rows.cPush.at(-1).toFixed(2)}s), pull ${pull.wall.toFixed(2)}s (curl ${rows.cPull.at(-1).toFixed(2)}s), cached ${hit.wall.toFixed(2)}s, rss ${push.rss.toFixed(0)}/${pull.rss.toFixed(0)} MB\n`);
+  process.stderr.write(`run ${i + 1}/${RUNS}: push ${rows.sPush.at(-1).toFixed(2)}s (curl ${rows.cPush.at(-1).toFixed(2)}s), pull ${rows.sPull.at(-1).toFixed(2)}s (curl ${rows.cPull.at(-1).toFixed(2)}s), cached ${rows.cached.at(-1).toFixed(2)}s, rss ${rows.pushRss.at(-1).toFixed(0)}/${rows.pullRss.at(-1).toFixed(0)} MB\n`);
 }
 registry.kill();
 await fs.rm(work, { recursive: true, force: true });
@@ -137,6 +175,7 @@ console.log(line('sifpack push (process, hashing included)', rows.sPush));
 console.log(line('curl upload (POST, PATCH, PUT ?digest)', rows.cPush));
 console.log(line('sifpack pull (first: download, verify, into cache, link)', rows.sPull));
 console.log(line('curl GET blob', rows.cPull));
+console.log(line('curl GET blob, then sha256sum of the file (a verified download by hand)', rows.cPullSum));
 console.log(line('sifpack push, in-process seconds (--json: transfer only)', rows.pushInner));
 console.log(line('sifpack pull, in-process seconds (--json: transfer only)', rows.pullInner));
 console.log(line('sifpack --version (start-up alone), process wall', rows.startWall, 'x'));
@@ -144,6 +183,6 @@ console.log(line('sifpack pull, cached (hard link), process wall', rows.cached, 
 console.log(line('sifpack pull, cached, in-process seconds (--json)', rows.cachedInner, 'x'));
 console.log(`CPU seconds (user+sys), median: sifpack push ${median(rows.sPushCpu).toFixed(2)} vs curl ${median(rows.cPushCpu).toFixed(2)}; sifpack pull ${median(rows.sPullCpu).toFixed(2)} vs curl ${median(rows.cPullCpu).toFixed(2)}`);
 console.log(`load average (1 min) at start ${load0.toFixed(1)}, at end ${os.loadavg()[0].toFixed(1)}, ${os.cpus().length} CPUs`);
-console.log(`push/curl throughput ratio ${(median(rows.cPush) / median(rows.sPush)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.sPull)).toFixed(2)}`);
+console.log(`push/curl throughput ratio ${(median(rows.cPush) / median(rows.sPush)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.sPull)).toFixed(2)}; pull/(curl+sha256sum) ${(median(rows.cPullSum) / median(rows.sPull)).toFixed(2)}`);
 console.log(`in-process (without start-up) push/curl ${(median(rows.cPush) / median(rows.pushInner)).toFixed(2)}; pull/curl ${(median(rows.cPull) / median(rows.pullInner)).toFixed(2)}; start-up CPU seconds median ${median(rows.startCpu).toFixed(2)}`);
 console.log(`peak RSS MB: push median ${median(rows.pushRss).toFixed(0)} max ${Math.max(...rows.pushRss).toFixed(0)}; pull median ${median(rows.pullRss).toFixed(0)} max ${Math.max(...rows.pullRss).toFixed(0)}`);

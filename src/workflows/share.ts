@@ -24,6 +24,7 @@ import { MAGIC } from '../sif/layout.js';
 import { readMetadataLabels, readSif } from '../sif/reader.js';
 import { refuseOverwrite, sweepStaleTemps, tempPathFor, writeFailure } from '../util/atomic-write.js';
 import { cachedSha256, knownSha256, rememberSha256 } from '../util/hash-cache.js';
+import { writeHashed } from '../util/hashing-writer.js';
 
 export interface TransferEvents {
   /** Bytes moved so far of `total` (called often; the caller throttles drawing). */
@@ -284,40 +285,28 @@ const WRITE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'E
 /** Downloads the blob into `tmp`, hashing and counting; throws (tmp removed) unless digest and size match. */
 async function download(o: PullOptions, layer: { digest: string; size: number }, tmp: string, target: string): Promise<number> {
   const { body } = await o.client.getBlob(o.ref.repository, layer.digest, [`repository:${o.ref.repository}:pull`]);
-  const hash = createHash('sha256');
   let n = 0;
   let head = Buffer.alloc(0);
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const c of body) {
+      const chunk = c as Buffer;
+      n += chunk.length;
+      if (n > layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`);
+      if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64)]);
+      o.onBytes?.(n, layer.size);
+      yield chunk;
+    }
+  }
   try {
-    // Network reads are small (64 KiB); gather them and write ~4 MiB per writev(),
-    // which costs a fraction of the system time of one write per read.
+    let sha256: string;
     const fh = await fs.open(tmp, 'wx', 0o644);
     try {
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      const flush = async () => {
-        const { bytesWritten } = await fh.writev(pending);
-        if (bytesWritten !== pendingBytes) throw new RuntimeFailure(`${tmp}: short write (${bytesWritten} of ${pendingBytes} bytes)`);
-        pending = [];
-        pendingBytes = 0;
-      };
-      for await (const c of body) {
-        const chunk = c as Buffer;
-        n += chunk.length;
-        if (n > layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: the registry sent more than the ${layer.size} bytes the manifest lists`);
-        if (head.length < 64) head = Buffer.concat([head, chunk.subarray(0, 64)]);
-        hash.update(chunk);
-        o.onBytes?.(n, layer.size);
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= 4 * MiB) await flush();
-      }
-      if (pendingBytes) await flush();
-      await fh.sync();
+      ({ sha256 } = await writeHashed(counted(), fh, { durable: true }));
     } finally {
       await fh.close();
     }
     if (n !== layer.size) throw new RuntimeFailure(`${formatRef(o.ref)}: short download: ${n} of ${layer.size} bytes`, { hint: 'pull again; nothing was written' });
-    const got = `sha256:${hash.digest('hex')}`;
+    const got = `sha256:${sha256}`;
     if (got !== layer.digest) {
       throw new RuntimeFailure(`${formatRef(o.ref)}: digest mismatch: expected ${layer.digest}, got ${got}`, { hint: 'the blob on the registry is corrupt or was altered; nothing was written. Push the image again' });
     }
