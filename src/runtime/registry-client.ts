@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { InputError, RuntimeFailure } from '../errors.js';
 import type { Credentials } from './registry-credentials.js';
 
@@ -82,7 +82,12 @@ export function noProxyCovers(host: string, noProxy: string | undefined): boolea
 }
 
 /** A direct agent, or a proxy agent when HTTPS_PROXY/HTTP_PROXY apply to this host (as curl and Docker read them). */
-function dispatcherFor(host: string, plainHttp: boolean, env: NodeJS.ProcessEnv): Dispatcher {
+type Undici = Pick<typeof import('undici'), 'Agent' | 'ProxyAgent' | 'request'>;
+let undici: Promise<Undici> | undefined;
+// Loaded on the first request: importing undici costs ~0.15 s, which every other command would pay at start-up.
+const loadUndici = () => (undici ??= import('undici'));
+
+function dispatcherFor(host: string, plainHttp: boolean, env: NodeJS.ProcessEnv, { Agent, ProxyAgent }: Undici): Dispatcher {
   const proxy = plainHttp ? env.HTTP_PROXY ?? env.http_proxy : env.HTTPS_PROXY ?? env.https_proxy;
   if (proxy && !noProxyCovers(host, env.NO_PROXY ?? env.no_proxy)) return new ProxyAgent(proxy);
   return new Agent();
@@ -92,7 +97,7 @@ export class RegistryClient {
   readonly host: string;
   readonly base: string;
   private readonly opts: RegistryClientOptions;
-  private readonly dispatcher: Dispatcher;
+  private dispatcher: Dispatcher | undefined;
   private scheme: 'none' | 'basic' | 'bearer' | undefined;
   private readonly tokens = new Map<string, string>();
 
@@ -100,7 +105,12 @@ export class RegistryClient {
     this.opts = opts;
     this.host = opts.host;
     this.base = `${opts.plainHttp ? 'http' : 'https'}://${opts.host}`;
-    this.dispatcher = dispatcherFor(opts.host, opts.plainHttp, opts.env ?? process.env);
+  }
+
+  private async http(): Promise<{ request: Undici['request']; dispatcher: Dispatcher }> {
+    const u = await loadUndici();
+    this.dispatcher ??= dispatcherFor(this.opts.host, this.opts.plainHttp, this.opts.env ?? process.env, u);
+    return { request: u.request, dispatcher: this.dispatcher };
   }
 
   private url(pathOrUrl: string): string {
@@ -114,12 +124,13 @@ export class RegistryClient {
   }
 
   private async raw(method: string, url: string, headers: Record<string, string>, body: SendOptions['body']): Promise<Response> {
+    const { request, dispatcher } = await this.http();
     try {
       return await request(url, {
         method: method as Dispatcher.HttpMethod,
         headers: { 'user-agent': this.opts.userAgent, ...headers },
         ...(body !== undefined ? { body } : {}),
-        dispatcher: this.dispatcher,
+        dispatcher,
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         headersTimeout: 120_000,
         bodyTimeout: 120_000,
@@ -195,11 +206,12 @@ export class RegistryClient {
     for (const s of wanted) realm.searchParams.append('scope', s);
     const c = this.opts.credentials;
     let res: Response;
+    const { request, dispatcher } = await this.http();
     try {
       res = await request(realm, {
         method: 'GET',
         headers: { 'user-agent': this.opts.userAgent, ...(c ? { authorization: c.basic() } : {}) },
-        dispatcher: this.dispatcher,
+        dispatcher,
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       });
     } catch (err) {
@@ -233,7 +245,7 @@ export class RegistryClient {
 
   /** Closes idle connections so the process can exit. */
   async close(): Promise<void> {
-    await this.dispatcher.close().catch(() => undefined);
+    await this.dispatcher?.close().catch(() => undefined);
   }
 
   async blobSize(repo: string, digest: string, scopes: string[]): Promise<number | undefined> {
