@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { loadPreset } from '../config/presets.js';
+import { builtinPresetSummaries, loadPreset } from '../config/presets.js';
 import { pipLockPath, specFromPrefix } from '../env/normalize.js';
 import { readPrefix } from '../env/prefix.js';
 import { checkKeepPrefixPath, checkPrefix, resolveProblems } from '../env/prefix-check.js';
@@ -57,7 +57,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print one JSON result on stdout')
     .addHelpText(
       'after',
-      `
+      () => `
 Examples:
   sifpack def environment.yml -o analysis.def
   sifpack def environment.yml --lock environment.lock -o analysis.def     # exact, no solver
@@ -65,10 +65,17 @@ Examples:
   sifpack def --from-prefix ~/miniforge3/envs/analysis -o analysis.def    # no solve, no network
   sifpack def environment.yml --format docker -o Dockerfile
 
-Presets: micromamba (default), miniforge, cuda; add your own with --defs DIR
-(one YAML file per preset).`,
+Presets (--base NAME; add your own with --defs DIR, one YAML file per preset,
+shaped like the built-in ones; the chosen preset's notes are shown on writing):
+${presetLines()}`,
     )
     .action(async (envFile: string, flags: DefFlags, cmd: Command) => run(envFile, flags, cmd, ctx));
+}
+
+function presetLines(): string {
+  const all = builtinPresetSummaries();
+  const width = Math.max(...all.map((p) => p.name.length)) + 2;
+  return all.map((p) => `  ${p.name.padEnd(width)}${p.description}`).join('\n');
 }
 
 async function readInput(file: string, what: string): Promise<string> {
@@ -207,9 +214,11 @@ export async function run(envFile: string, flags: DefFlags, cmd: Command, ctx: C
   if (output) {
     await writeFileAtomic(output, rendered.text, { force: !!flags.force });
     log.info(`wrote ${displayPath(output, ctx.cwd)} (${settings.format}, preset ${recipe.preset.name}, base ${recipe.baseImage})`);
+    // The preset's caveats (a GPU driver floor, how to run it) belong where the user chose it.
+    for (const n of recipe.notes) log.info(`note (preset ${recipe.preset.name}): ${n}`);
   }
   if (flags.json) {
-    ctx.stdout.write(`${JSON.stringify({ output: output ?? null, format: settings.format, preset: recipe.preset.name, baseImage: recipe.baseImage, labels: Object.fromEntries(recipe.labels), warnings: rendered.warnings, ...(output ? {} : { text: rendered.text }) })}\n`);
+    ctx.stdout.write(`${JSON.stringify({ output: output ?? null, format: settings.format, preset: recipe.preset.name, baseImage: recipe.baseImage, notes: recipe.notes, labels: Object.fromEntries(recipe.labels), warnings: rendered.warnings, ...(output ? {} : { text: rendered.text }) })}\n`);
   } else if (!output) {
     ctx.stdout.write(rendered.text);
   }

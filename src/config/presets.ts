@@ -3,7 +3,7 @@
  * one YAML file each, named after the preset. Loading validates every field
  * and names the file and field on error.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseYamlFile } from '../util/yaml.js';
 import { InputError } from '../errors.js';
@@ -114,6 +114,18 @@ export async function listPresets(dirs: readonly string[]): Promise<{ name: stri
     }
   }
   return [...seen].map(([name, file]) => ({ name, file }));
+}
+
+/** The built-in presets with their descriptions, read when --help is shown (not at start-up). */
+export function builtinPresetSummaries(): { name: string; description: string }[] {
+  return readdirSync(BUILTIN_DEFS)
+    .filter((e) => /\.ya?ml$/.test(e))
+    .sort()
+    .map((e) => {
+      const file = path.join(BUILTIN_DEFS, e);
+      const name = e.replace(/\.ya?ml$/, '');
+      return { name, description: parsePreset(name, parseYamlFile(readFileSync(file, 'utf8'), file), file).description };
+    });
 }
 
 /** Loads preset NAME; an unknown name lists the available ones. */
