@@ -19,7 +19,7 @@ import { type TransformReport, transformRootfs } from '../runtime/rootfs-stream.
 import { ARCH_CODES, DataType } from '../sif/layout.js';
 import { ENVIRONMENT_SH, STARTSCRIPT, type ImageConfig, dockerEnvScript, rootfsMetadata, runscript } from '../sif/rootfs-metadata.js';
 import { SifWriter } from '../sif/writer.js';
-import { writeFailure } from '../util/atomic-write.js';
+import { sweepStaleTemps, writeFailure } from '../util/atomic-write.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz';
 
@@ -158,6 +158,8 @@ export async function convertImage(engine: DockerEngine, runner: ProcessRunner, 
           res = await runner.stream(squasher.path, ['-', writer.tmp, '-tar', '-offset', String(offset), '-noappend', '-comp', req.compression, '-root-mode', '755', '-quiet', '-no-progress'], common);
         } else {
           const squash = req.tmpdir ? path.join(path.resolve(req.tmpdir), `${path.basename(writer.tmp)}.squashfs`) : `${writer.tmp}.squashfs`;
+          // Beside the output, the writer sweeps what a killed run left; in --tmpdir, this does.
+          if (req.tmpdir) await sweepStaleTemps(path.join(path.resolve(req.tmpdir), path.basename(writer.target)));
           tmpSquash = squash;
           res = await runner.stream(squasher.path, ['--compressor', req.compression, '--quiet', '--force', squash], common);
         }

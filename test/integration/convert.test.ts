@@ -11,6 +11,8 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packContext } from '../../src/runtime/build-context.js';
 import { DockerodeEngine } from '../../src/runtime/docker.js';
+import { NodeProcessRunner } from '../../src/runtime/process.js';
+import { convertImage } from '../../src/workflows/convert.js';
 import { readSif, requirePrimaryPartition } from '../../src/sif/reader.js';
 import { CLI, interruptWhen, sifpack } from '../e2e/cli.js';
 import { service, tempDir, peakRss } from '../helpers.js';
@@ -190,6 +192,25 @@ describe('sifpack convert: bad input, faults, Ctrl-C, memory', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot reach the Docker engine[\s\S]*DOCKER_HOST/);
   });
+
+  it('without mksquashfs >= 4.5: tar2sqfs (squashfs-tools-ng) writes the squashfs in the scratch directory, which ends empty, and what a killed run left there is swept', async () => {
+    // The fallback for sites with an old mksquashfs: the runner finds no mksquashfs, as on such a host.
+    const real = new NodeProcessRunner();
+    const runner = { run: real.run.bind(real), stream: real.stream.bind(real), which: async (c: string, e?: NodeJS.ProcessEnv) => (c === 'mksquashfs' ? undefined : real.which(c, e)) };
+    const scratch = await fs.mkdtemp(path.join(dir, 'scratch-'));
+    const out = path.join(dir, 'via-tar2sqfs.sif');
+    // A killed run's squashfs in the scratch directory: a PID that is not running, and the name the writer's temp files get.
+    const stale = path.join(scratch, `.${path.basename(out)}.999999999-0123456789ab.tmp.squashfs`);
+    await fs.writeFile(stale, 'left by a killed run');
+    const res = await convertImage(engine, runner, { image: TEST_IMAGE, output: out, compression: 'gzip', force: false, sifpackVersion: 'test', tmpdir: scratch });
+    expect(res.squasher).toBe('tar2sqfs');
+    expect(await fs.readdir(scratch)).toEqual([]);
+    const off = String(requirePrimaryPartition(await readSif(out)).descriptor.offset);
+    const root2 = path.join(dir, 'rootfs-tar2sqfs');
+    execFileSync('unsquashfs', ['-q', '-o', off, '-d', root2, out]);
+    expect(await fs.readFile(path.join(root2, 'opt/my dir/file with spaces.txt'), 'utf8')).toBe('spaces\n');
+    expect((await fs.stat(path.join(root2, '.singularity.d/actions/exec'))).mode & 0o777).toBe(0o755);
+  }, 120_000);
 
   it('Ctrl-C mid-conversion: exit 130, no output, no temp file, no container left', async () => {
     const out = path.join(dir, 'interrupted', 'base.sif');
