@@ -89,6 +89,14 @@ describe('apptainer build, with a recording double of apptainer 1.3', () => {
     expect(await leftovers()).toEqual([]);
   });
 
+  it("apptainer 1.4.5's own wording (a captured transcript): the %post error and the FATAL line are what surfaces", async () => {
+    const runner = new RecordingRunner([buildCall(['build', TMP_SIF, path.join(dir, 'analysis.def')], await transcript('build-fail-post-1.4.5.txt'), 255, true)], ['/usr/bin/apptainer']);
+    const err = (await buildWithApptainer(runner, request().req).catch((e: unknown) => e)) as RuntimeFailure;
+    expect(err.exitCode).toBe(1);
+    expect(err.details).toEqual(['error    libmamba Could not solve for environment specs', 'FATAL:   While performing build: while running engine: while running %post section: exit status 1']);
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('a fakeroot failure surfaces fakeroot\'s own line', async () => {
     const runner = new RecordingRunner([buildCall(['build', TMP_SIF, path.join(dir, 'analysis.def')], await transcript('build-fail-fakeroot.txt'), 255, false)], ['/usr/bin/apptainer']);
     const err = (await buildWithApptainer(runner, request().req).catch((e: unknown) => e)) as RuntimeFailure;
