@@ -7,10 +7,12 @@
  * APPTAINER_DOCKER_PASSWORD in the environment of every run, and a channel
  * token and user:password in the records, .condarc and history of the prefix
  * `build` packs. Covered: `build --builder docker` (the real engine, then
- * sifpack's converter: mksquashfs), `inspect --all`, `submit`, `status`
- * and `cancel` against the real Slurm (sbatch, scontrol, scancel).
- * The built image is searched too: its whole filesystem (unsquashfs + grep),
- * its SIF labels, and the Docker image's labels and history.
+ * sifpack's converter: mksquashfs), `build --builder apptainer` (the real
+ * apptainer 1.4.5, which may keep APPTAINER_DOCKER_PASSWORD: it reads it to
+ * pull a base image), `inspect --all`, `submit`, `status` and `cancel`
+ * against the real Slurm (sbatch, scontrol, scancel).
+ * The built images are searched too: their whole filesystems (unsquashfs +
+ * grep), their SIF labels, and the Docker image's labels and history.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -43,7 +45,7 @@ function grepTree(root: string, needle: string): string[] {
 beforeAll(async () => {
   dir = await tempDir('sifpack-child-argv-');
   wrappers = new RecordingWrappers(path.join(dir, 'wrappers'));
-  await wrappers.install(process.env.PATH!);
+  await wrappers.install(process.env.PATH!, { apptainer: service('SIFPACK_TEST_APPTAINER') });
   env = {
     PATH: wrappers.path(process.env.PATH!),
     HOME: dir,
@@ -80,9 +82,14 @@ afterAll(async () => {
 describe('no secret in a child process', { timeout: 240_000 }, () => {
   const outputs: string[] = [];
 
-  it('build --builder docker, inspect --all, submit, status, cancel: each ran its real children', async () => {
+  it('build --builder docker and --builder apptainer, inspect --all, submit, status, cancel: each ran its real children', async () => {
     const build = await sifpack(['build', '--from-prefix', path.join(dir, 'envs', 'private'), '--builder', 'docker', '--base-image', service('SIFPACK_TEST_BUSYBOX_IMAGE'), '--tag', TAG, '-o', 'private.sif', '--json'], { cwd: dir, env });
     expect(build.code, build.stderr).toBe(0);
+    const abuild = await sifpack(
+      ['build', '--from-prefix', path.join(dir, 'envs', 'private'), '--builder', 'apptainer', '--bootstrap', 'docker-daemon', '--base-image', service('SIFPACK_TEST_BUSYBOX_IMAGE'), '--tmpdir', dir, '-o', 'private-apptainer.sif', '--json'],
+      { cwd: dir, env },
+    );
+    expect(abuild.code, abuild.stderr).toBe(0);
     const inspect = await sifpack(['inspect', '--all', 'private.sif'], { cwd: dir, env });
     expect(inspect.code, inspect.stderr).toBe(0);
     const submit = await sifpack(['submit', 'held.sbatch', '--json'], { cwd: dir, env });
@@ -93,20 +100,31 @@ describe('no secret in a child process', { timeout: 240_000 }, () => {
     expect(status.code, status.stderr).toBe(0);
     const cancel = await sifpack(['cancel', jobId], { cwd: dir, env });
     expect(cancel.code, cancel.stderr).toBe(0);
-    outputs.push(...[build, inspect, submit, status, cancel].flatMap((r) => [r.stdout, r.stderr]));
+    outputs.push(...[build, abuild, inspect, submit, status, cancel].flatMap((r) => [r.stdout, r.stderr]));
     const tools = new Set((await wrappers.read()).map((c) => c.tool));
-    for (const t of ['mksquashfs', 'sbatch', 'scontrol', 'scancel']) expect(tools, `${t} was not run`).toContain(t);
+    for (const t of ['mksquashfs', 'apptainer', 'sbatch', 'scontrol', 'scancel']) expect(tools, `${t} was not run`).toContain(t);
   });
 
   it('no child got a canary in its argv; the password variables reach no child that does not read them', async () => {
     const children = await wrappers.read();
     expect(children.length).toBeGreaterThanOrEqual(4);
+    // apptainer's own children (it finds mksquashfs on PATH too) inherit what apptainer was given: told apart by parent.
+    const apptainerPids = new Set(children.filter((c) => c.tool === 'apptainer').map((c) => c.pid));
+    expect(children.some((c) => c.tool === 'apptainer' && c.argv[0] === 'build')).toBe(true);
     for (const c of children) {
       expect(c.argv.join('\0'), `${c.tool} ${c.argv.join(' ')}`).not.toContain(CANARY);
-      // None of these tools reads a registry password (apptainer would keep APPTAINER_DOCKER_PASSWORD).
+      // sifpack's own password variable reaches no child at all.
       expect(c.env.SIFPACK_REGISTRY_PASSWORD, `${c.tool} environment`).toBeUndefined();
-      expect(c.env.APPTAINER_DOCKER_PASSWORD, `${c.tool} environment`).toBeUndefined();
-      expect(Object.values(c.env).join('\0'), `${c.tool} environment`).not.toContain(CANARY);
+      if (c.tool === 'apptainer' || apptainerPids.has(c.ppid)) {
+        // apptainer reads APPTAINER_DOCKER_PASSWORD itself (to pull a base image): `apptainer build` keeps that one, and
+        // only that one; `apptainer --version` and the like get none.
+        if (c.tool === 'apptainer' && c.argv[0] === 'build') expect(c.env.APPTAINER_DOCKER_PASSWORD, 'apptainer build environment').toBe(env.APPTAINER_DOCKER_PASSWORD);
+        else expect([undefined, env.APPTAINER_DOCKER_PASSWORD], `${c.tool} ${c.argv.join(' ')} environment`).toContain(c.env.APPTAINER_DOCKER_PASSWORD);
+        expect(Object.entries(c.env).filter(([k, v]) => k !== 'APPTAINER_DOCKER_PASSWORD' && v.includes(CANARY)), `${c.tool} environment`).toEqual([]);
+      } else {
+        expect(c.env.APPTAINER_DOCKER_PASSWORD, `${c.tool} environment`).toBeUndefined();
+        expect(Object.values(c.env).join('\0'), `${c.tool} environment`).not.toContain(CANARY);
+      }
       expect(c.env.SLURM_CONF ?? c.env.DOCKER_HOST, `${c.tool} got the rest of the environment`).toBeDefined();
     }
   });
@@ -125,6 +143,13 @@ describe('no secret in a child process', { timeout: 240_000 }, () => {
     expect(grepTree(path.join(root, 'opt'), 'mytool').length).toBeGreaterThan(0); // the env is in there
     expect(grepTree(root, 'conda.example.org').length).toBeGreaterThan(0); // with its channel, minus the secret
     expect(grepTree(root, CANARY)).toEqual([]);
+    // The same for the image the real apptainer built, which had APPTAINER_DOCKER_PASSWORD in its environment.
+    const asif = path.join(dir, 'private-apptainer.sif');
+    expect((await fs.readFile(asif)).includes(CANARY)).toBe(false);
+    const aroot = path.join(dir, 'rootfs-apptainer');
+    execFileSync('unsquashfs', ['-q', '-o', String(requirePrimaryPartition(await readSif(asif)).descriptor.offset), '-d', aroot, asif], { stdio: 'ignore' });
+    expect(grepTree(path.join(aroot, 'opt'), 'mytool').length).toBeGreaterThan(0);
+    expect(grepTree(aroot, CANARY)).toEqual([]);
     const dockerEnv = { ...process.env, DOCKER_HOST: service('DOCKER_HOST') };
     const inspected = execFileSync('docker', ['image', 'inspect', TAG], { env: dockerEnv }).toString();
     const history = execFileSync('docker', ['history', '--no-trunc', TAG], { env: dockerEnv }).toString();

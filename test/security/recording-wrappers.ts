@@ -17,6 +17,8 @@ export const CHILD_TOOLS = ['sbatch', 'scontrol', 'scancel', 'sacct', 'squeue', 
 export interface ChildRecord {
   tool: string;
   pid: number;
+  /** Who started it: sifpack, or another recorded tool (apptainer runs mksquashfs from PATH too). */
+  ppid: number;
   argv: string[];
   env: Record<string, string>;
 }
@@ -47,7 +49,7 @@ export class RecordingWrappers {
       await fs.writeFile(
         path.join(this.bin, tool),
         `#!/bin/sh\n# recording wrapper (test only): save this process's argv and environment, then run the real ${tool}\n` +
-          `cat /proc/$$/cmdline > ${rec}.$$.cmdline\ncat /proc/$$/environ > ${rec}.$$.environ\nexec ${shellQuote(target)} "$@"\n`,
+          `cat /proc/$$/cmdline > ${rec}.$$.cmdline\ncat /proc/$$/environ > ${rec}.$$.environ\necho $PPID > ${rec}.$$.ppid\nexec ${shellQuote(target)} "$@"\n`,
         { mode: 0o755 },
       );
       this.wrapped.push(tool);
@@ -68,7 +70,8 @@ export class RecordingWrappers {
       const envText = await fs.readFile(path.join(this.records, f.replace(/cmdline$/, 'environ')), 'utf8').catch(() => '');
       const env = Object.fromEntries(envText.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       // argv[0] is /bin/sh, argv[1] the wrapper: what the child was given starts after.
-      out.push({ tool: m[1]!, pid: Number(m[2]), argv: argv.slice(2), env });
+      const ppid = Number(await fs.readFile(path.join(this.records, f.replace(/cmdline$/, 'ppid')), 'utf8').catch(() => '0'));
+      out.push({ tool: m[1]!, pid: Number(m[2]), ppid, argv: argv.slice(2), env });
     }
     return out;
   }
