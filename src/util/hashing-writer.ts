@@ -6,8 +6,8 @@
  * - reading goes on while the previous ~1 MiB is written (one write in
  *   flight, never two: concurrent writers of one file contend for its inode
  *   lock, and the kernel spins on it);
- * - writes of about 1 MiB: much larger ones make the page cache allocate
- *   large folios, which cost seconds of system time per GiB on some kernels;
+ * - writes of about 1 MiB: 4 MiB ones, or whatever piled up meanwhile, cost
+ *   seconds more system time per GiB on the development VM's kernel (6.18);
  * - hashing on this thread: a worker thread was slower on two cores, since
  *   handing it the bytes costs a copy and the cores are busy anyway;
  * - with `durable`, write-back is started every 64 MiB, so the final fsync
