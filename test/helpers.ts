@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,3 +71,18 @@ export function peakRss(child: ChildProcess): Promise<{ code: number; peakKb: nu
  * user's own `sifpack run` (README's first command) leaves in the checkout.
  */
 export const withoutRunState = (src: string): boolean => !src.split(path.sep).includes('.sifpack');
+
+/** Live processes (zombies count as gone) other than this one whose command line contains `needle`: what a Ctrl-C or a time limit must not leave running. */
+export function processesWith(needle: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\) /, '')[0];
+      if (cmd.includes(needle) && state !== 'Z' && Number(pid) !== process.pid) found.push(`${pid} ${cmd}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}

@@ -15,12 +15,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interruptWhen, sifpack } from '../e2e/cli.js';
 import { pythonFromImage, writeRealPrefix } from '../fixtures/real-prefix.js';
-import { service, tempDir } from '../helpers.js';
+import { processesWith, service, tempDir } from '../helpers.js';
 import { apptainer, apptainerBin } from './apptainer-harness.js';
 
 let dir: string;
@@ -34,20 +34,6 @@ const BASE = () => service('SIFPACK_TEST_BASE_IMAGE');
 const calls = async () => (await fs.readFile(callLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 const sha256 = async (f: string) => createHash('sha256').update(await fs.readFile(f)).digest('hex');
 
-/** Processes whose command line contains `needle` (what a Ctrl-C must not leave running). */
-function processesWith(needle: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\) /, '')[0];
-      if (cmd.includes(needle) && state !== 'Z' && Number(pid) !== process.pid) found.push(`${pid} ${cmd}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
 
 beforeAll(async () => {
   dir = await tempDir('sifpack-appbuilder-');

@@ -5,9 +5,10 @@
  * (slurm-harness.ts, `real`). In its own file so it runs beside the other
  * tests instead of after them.
  */
-import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { processesWith } from '../helpers.js';
 import { type Project, makeProject, submit, waitFor, writeJob } from './slurm-harness.js';
 
 let p: Project;
@@ -18,20 +19,6 @@ afterAll(async () => {
   await fs.rm(p.dir, { recursive: true, force: true });
 });
 
-/** Live processes whose command line names `needle` (zombies count as gone). */
-function processesWith(needle: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\) /, '')[0];
-      if (cmd.includes(needle) && state !== 'Z') found.push(`${pid} ${cmd}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
 
 it('a job with --time=1 that sleeps past it in the container: "hit its 00:01:00 time limit", and its apptainer is stopped', async () => {
   await writeJob(p, 'slow.sbatch', ['--time', '1', '--env', 'SLEEP=600']);
