@@ -98,6 +98,9 @@ const HOST = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.(?:[a-zA-Z0-9](?
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const IMAGE_REFERENCE = new RegExp(`^(?:${HOST}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`);
 
+/** A preset's name from its file name (NAME.yml or NAME.yaml), or undefined for any other file. */
+const presetName = (entry: string): string | undefined => /^([A-Za-z0-9][A-Za-z0-9._-]*)\.ya?ml$/.exec(entry)?.[1];
+
 /** Every preset name available, user directories first (a user preset shadows a built-in one). */
 export async function listPresets(dirs: readonly string[]): Promise<{ name: string; file: string }[]> {
   const seen = new Map<string, string>();
@@ -109,8 +112,8 @@ export async function listPresets(dirs: readonly string[]): Promise<{ name: stri
       throw new InputError(`--defs ${dir}: cannot read the preset directory: ${(err as Error).message}`);
     }
     for (const e of entries.sort()) {
-      const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.ya?ml$/.exec(e);
-      if (m && !seen.has(m[1]!)) seen.set(m[1]!, path.join(dir, e));
+      const name = presetName(e);
+      if (name && !seen.has(name)) seen.set(name, path.join(dir, e));
     }
   }
   return [...seen].map(([name, file]) => ({ name, file }));
@@ -119,12 +122,11 @@ export async function listPresets(dirs: readonly string[]): Promise<{ name: stri
 /** The built-in presets with their descriptions, read when --help is shown (not at start-up). */
 export function builtinPresetSummaries(): { name: string; description: string }[] {
   return readdirSync(BUILTIN_DEFS)
-    .filter((e) => /\.ya?ml$/.test(e))
     .sort()
-    .map((e) => {
+    .flatMap((e) => {
+      const name = presetName(e);
       const file = path.join(BUILTIN_DEFS, e);
-      const name = e.replace(/\.ya?ml$/, '');
-      return { name, description: parsePreset(name, parseYamlFile(readFileSync(file, 'utf8'), file), file).description };
+      return name ? [{ name, description: parsePreset(name, parseYamlFile(readFileSync(file, 'utf8'), file), file).description }] : [];
     });
 }
 
