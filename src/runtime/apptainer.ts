@@ -98,6 +98,13 @@ export interface ApptainerBuildRequest {
   minFreeBytes?: number;
 }
 
+/**
+ * How every `apptainer build` runs: it keeps the password variables it reads
+ * (to pull a base image), and in a process group of its own, so Ctrl-C stops
+ * %post too, not only apptainer.
+ */
+export const APPTAINER_BUILD_RUN = { passCredentials: APPTAINER_CREDENTIALS, processGroup: true } as const;
+
 const prefixVar = (rt: RuntimeInfo) => (rt.flavour === 'apptainer' ? 'APPTAINER' : 'SINGULARITY');
 /** The runtime's scratch variable: APPTAINER_TMPDIR (SINGULARITY_TMPDIR). */
 const scratchVar = (rt: RuntimeInfo) => `${prefixVar(rt)}_TMPDIR`;
@@ -165,14 +172,13 @@ export async function buildWithApptainer(runner: ProcessRunner, req: ApptainerBu
     try {
       result = await runner.stream(req.runtime.binary, [...args, tmp, req.defFile], {
         env: { ...env, [tmpVar]: scratch },
-        passCredentials: APPTAINER_CREDENTIALS, // it reads them to pull the base image
+        ...APPTAINER_BUILD_RUN,
         cwd: path.dirname(req.defFile), // %files sources are relative to the def file
         onLine: (line) => {
           lines.push(line);
           void log.write(`${line}\n`);
           req.onLine(line);
         },
-        processGroup: true, // Ctrl-C stops %post too, not only apptainer
         ...(req.signal ? { signal: req.signal } : {}),
       });
     } catch (err) {

@@ -64,9 +64,9 @@ export async function writeHashed(chunks: AsyncIterable<Uint8Array>, fh: FileHan
     if (o.durable && !syncing && bytes - syncedAt >= SYNC_EVERY) {
       syncedAt = bytes;
       // Beside the writes, not in their chain: a datasync must not hold up the next write.
-      const s: Promise<void> = writing.then(() => fh.datasync()).then(() => void (syncing = syncing === s ? undefined : syncing));
-      s.catch(() => undefined);
-      syncing = s;
+      // One at a time (the `!syncing` above), so the one that ends is the current one.
+      syncing = writing.then(() => fh.datasync()).then(() => void (syncing = undefined));
+      syncing.catch(() => undefined);
     }
   };
 

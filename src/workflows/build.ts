@@ -9,11 +9,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EXIT, InputError, RuntimeFailure, SifpackError } from '../errors.js';
 import { IMAGE_ENV_ARCHIVE, type Recipe } from '../model/recipe.js';
-import { ApptainerBuildFailure, type RuntimeInfo, buildWithApptainer, detectRuntime, importantLines, withScratch } from '../runtime/apptainer.js';
+import { APPTAINER_BUILD_RUN, ApptainerBuildFailure, type RuntimeInfo, buildWithApptainer, detectRuntime, importantLines, withScratch } from '../runtime/apptainer.js';
 import { type ContextDir, type ContextFile, type PrefixTransform, type RelocationReport, emptyRelocationReport, packContext } from '../runtime/build-context.js';
 import type { DockerEngine } from '../runtime/docker.js';
 import { imageLabels } from '../runtime/image-labels.js';
-import { APPTAINER_CREDENTIALS, type ProcessRunner } from '../runtime/process.js';
+import type { ProcessRunner } from '../runtime/process.js';
 import { renderDef } from '../render/def.js';
 import { COPY_WARNING, HOOKS_WARNING, renderDockerfile } from '../render/dockerfile.js';
 import { makeStateDir, refuseOverwrite, tempPathFor } from '../util/atomic-write.js';
@@ -339,7 +339,7 @@ export async function buildImage(req: BuildRequest, runner: ProcessRunner, engin
       lines.push(l);
       req.onLine(l);
     };
-    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: withScratch(rt, req.env, req.tmpdir), passCredentials: APPTAINER_CREDENTIALS, onLine, processGroup: true, ...(req.signal ? { signal: req.signal } : {}) });
+    const res = await runner.stream(rt.binary, ['build', tmp, `docker-daemon://${tag}`], { env: withScratch(rt, req.env, req.tmpdir), ...APPTAINER_BUILD_RUN, onLine, ...(req.signal ? { signal: req.signal } : {}) });
     if (res.code !== 0 || req.signal?.aborted) {
       await fs.rm(tmp, { force: true });
       if (req.signal?.aborted) throw interrupted();
